@@ -1,0 +1,1 @@
+"""Shared foundations: change trail (hash-chained audit events), errors, request ids."""

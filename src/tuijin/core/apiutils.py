@@ -1,0 +1,58 @@
+"""Shared pieces for the ninja routers: pagination, history output, error shapes."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.db.models import QuerySet
+from ninja import Schema
+
+MAX_PAGE_SIZE = 200
+
+
+class HistoryEvent(Schema):
+    seq: int
+    at: dt.datetime
+    actor: str
+    action: str
+    request_id: str
+    changes: dict[str, Any]
+
+
+class HistoryOut(Schema):
+    items: list[HistoryEvent]
+    count: int
+
+
+def paginate(qs: QuerySet, page: int, page_size: int) -> dict:
+    """{"items": [...], "count": N} with page clamped to sane bounds."""
+    page = max(int(page or 1), 1)
+    page_size = min(max(int(page_size or 20), 1), MAX_PAGE_SIZE)
+    count = qs.count()
+    start = (page - 1) * page_size
+    return {"items": list(qs[start : start + page_size]), "count": count}
+
+
+def history_out(events) -> dict:
+    items = [
+        {
+            "seq": e.seq,
+            "at": e.created_at,
+            "actor": e.actor.label if e.actor else e.actor_label,
+            "action": e.action,
+            "request_id": e.request_id,
+            "changes": e.changes,
+        }
+        for e in events
+    ]
+    return {"items": items, "count": len(items)}
+
+
+def validation_detail(errors: dict[str, list[str]], where: str = "body") -> list[dict]:
+    """Same shape as ninja's own 422 errors, so clients handle one format."""
+    return [
+        {"type": "value_error", "loc": [where, *field.split(".")], "msg": msg}
+        for field, msgs in errors.items()
+        for msg in msgs
+    ]

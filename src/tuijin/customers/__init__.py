@@ -1,0 +1,1 @@
+"""Customers, contacts, team members, transfers and duplicate checks."""

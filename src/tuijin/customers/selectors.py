@@ -1,0 +1,164 @@
+"""Reads of customers and contacts that respect row-level visibility (SPEC P3).
+
+A customer is visible when its owner is in the user's visible set (own,
+subtree for managers, everyone for director/VP/admin) or the user is a current
+team member. Pages and API both call these functions.
+"""
+
+from __future__ import annotations
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
+
+from tuijin.core.errors import NotFound
+from tuijin.org.models import User
+from tuijin.org.selectors import team_user_ids, visible_owner_ids
+
+from .models import Contact, Customer, CustomerMember
+from .normalize import normalize_credit_code, normalize_name, normalize_phone
+
+
+def _active_memberships(user: User) -> QuerySet[CustomerMember]:
+    today = timezone.localdate()
+    return CustomerMember.objects.filter(user=user).filter(Q(until__isnull=True) | Q(until__gte=today))
+
+
+def membership_q(user: User) -> Q:
+    """Q on Customer: `user` is a current team member."""
+    return Q(Exists(_active_memberships(user).filter(customer_id=OuterRef("pk"))))
+
+
+def visible_customers_q(user: User, prefix: str = "") -> Q | None:
+    """A Q limiting rows to visible customers; None means no limit."""
+    ids = visible_owner_ids(user)
+    if ids is None:
+        return None
+    sub = _active_memberships(user).filter(customer_id=OuterRef(f"{prefix}id" if prefix else "pk"))
+    # prefix is "" on Customer itself, "customer__" on rows that belong to a customer.
+    return Q(**{f"{prefix}owner_id__in": ids}) | Q(Exists(sub))
+
+
+def customer_visible_qs(*, user: User) -> QuerySet[Customer]:
+    qs = Customer.objects.all()
+    q = visible_customers_q(user)
+    return qs if q is None else qs.filter(q)
+
+
+def customer_list(
+    *,
+    user: User,
+    q: str = "",
+    scope: str = "",
+    status: str = "",
+    industry: str = "",
+    region: str = "",
+    owner_id: int | None = None,
+    order: str = "-updated_at",
+) -> QuerySet[Customer]:
+    """Visible customers with search and filters; scope is mine / shared / team."""
+    qs = customer_visible_qs(user=user).select_related("owner")
+    if q:
+        q = q.strip()
+        cond = Q(name__icontains=q) | Q(name_normalized__contains=normalize_name(q))
+        digits = normalize_phone(q)
+        if len(digits) >= 4:
+            cond |= Q(phone_normalized__contains=digits)
+        if len(q) >= 6:
+            cond |= Q(credit_code=normalize_credit_code(q))
+        qs = qs.filter(cond)
+    if scope == "mine":
+        qs = qs.filter(owner=user)
+    elif scope == "shared":
+        qs = qs.filter(membership_q(user)).exclude(owner=user)
+    elif scope == "team":
+        ids = team_user_ids(user)
+        qs = qs.exclude(owner=user) if ids is None else qs.filter(owner_id__in=ids)
+    if status:
+        qs = qs.filter(status=status)
+    if industry:
+        qs = qs.filter(industry=industry)
+    if region:
+        qs = qs.filter(region=region)
+    if owner_id:
+        qs = qs.filter(owner_id=owner_id)
+    allowed = {"-updated_at", "updated_at", "name", "-name", "-created_at", "created_at", "-last_contact_at"}
+    order = order if order in allowed else "-updated_at"
+    return qs.order_by(order, "-id")
+
+
+def customer_get(*, user: User, pk) -> Customer:
+    try:
+        return customer_visible_qs(user=user).select_related("owner", "owner__org_unit").get(pk=int(pk))
+    except (Customer.DoesNotExist, ValueError, TypeError):
+        raise NotFound("customer")
+
+
+def customer_can_write(*, user: User, customer: Customer) -> bool:
+    ids = visible_owner_ids(user)
+    if ids is None or customer.owner_id in ids:
+        return user.role not in User.CROSS_ROLES or customer.owner_id == user.pk
+    return _active_memberships(user).filter(customer=customer, access=CustomerMember.Access.WRITE).exists()
+
+
+def customer_can_transfer(*, user: User, customer: Customer) -> bool:
+    if user.role in User.CROSS_ROLES:
+        return False
+    ids = visible_owner_ids(user)
+    return ids is None or customer.owner_id in ids
+
+
+def contact_list(*, user: User, q: str = "", customer_id: int | None = None) -> QuerySet[Contact]:
+    qs = Contact.objects.select_related("customer")
+    cond = visible_customers_q(user, prefix="customer__")
+    if cond is not None:
+        qs = qs.filter(cond)
+    if customer_id:
+        qs = qs.filter(customer_id=customer_id)
+    if q:
+        digits = normalize_phone(q)
+        c = Q(name__icontains=q) | Q(customer__name__icontains=q)
+        if len(digits) >= 4:
+            c |= Q(phone_normalized__contains=digits)
+        qs = qs.filter(c)
+    return qs.order_by("-id")
+
+
+def contact_get(*, user: User, pk) -> Contact:
+    try:
+        return contact_list(user=user).get(pk=int(pk))
+    except (Contact.DoesNotExist, ValueError, TypeError):
+        raise NotFound("contact")
+
+
+def duplicates_find(*, name: str = "", phone: str = "", credit_code: str = "", exclude_id=None) -> list[dict]:
+    """Duplicate candidates across all customers (leads included), whoever owns them.
+
+    Returns only what is safe to show to anybody: the matched field, the
+    customer's name and the owner's display name — never contacts or notes.
+    """
+    cond = Q()
+    norm = normalize_name(name) if name else ""
+    digits = normalize_phone(phone) if phone else ""
+    code = normalize_credit_code(credit_code) if credit_code else ""
+    if norm:
+        cond |= Q(name_normalized=norm)
+    if len(digits) >= 7:
+        cond |= Q(phone_normalized=digits) | Q(contacts__phone_normalized=digits)
+    if code:
+        cond |= Q(credit_code=code)
+    if not cond:
+        return []
+    qs = Customer.objects.filter(cond).select_related("owner").distinct()
+    if exclude_id:
+        qs = qs.exclude(pk=exclude_id)
+    out = []
+    for c in qs[:10]:
+        fields = []
+        if norm and c.name_normalized == norm:
+            fields.append("name")
+        if code and c.credit_code == code:
+            fields.append("credit_code")
+        if digits and (c.phone_normalized == digits or not fields):
+            fields.append("phone")
+        out.append({"id": c.pk, "name": c.name, "owner": c.owner.label, "matched": fields})
+    return out

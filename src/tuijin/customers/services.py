@@ -1,0 +1,267 @@
+"""Writes for customers, contacts and team members; one transaction and one audit event each."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.db import transaction
+from django.db.models import F
+from django.utils.translation import gettext as _
+
+from tuijin.core import audit
+from tuijin.core.errors import Forbidden, StaleVersion, ValidationFailed
+from tuijin.org.models import User
+
+from .models import Contact, Customer, CustomerMember
+from .normalize import credit_code_is_valid, normalize_credit_code, normalize_name, normalize_phone
+from .selectors import customer_can_write, duplicates_find
+
+CUSTOMER_FIELDS = [
+    "name", "credit_code", "industry", "size_band", "region", "city", "source", "tags",
+    "status", "phone", "address", "notes",
+]
+CUSTOMER_AUDIT_FIELDS = [*CUSTOMER_FIELDS, "owner"]
+CONTACT_FIELDS = [
+    "name", "title", "decision_role", "style_tags", "mobile", "phone", "email", "wechat", "qq", "is_primary",
+]
+
+
+class DuplicateFound(ValidationFailed):
+    def __init__(self, matches: list[dict]):
+        self.matches = matches
+        errors = {}
+        for m in matches:
+            for f in m["matched"]:
+                errors.setdefault(f, []).append(
+                    _("与已有客户“%(name)s”（负责人：%(owner)s）重复") % {"name": m["name"], "owner": m["owner"]}
+                )
+        super().__init__(errors or {"name": _("重复客户")})
+
+
+def _clean_tags(value, field: str, errors: dict) -> list[str]:
+    if value in (None, ""):
+        return []
+    if isinstance(value, str):
+        value = [t for t in (x.strip() for x in value.replace("，", ",").split(",")) if t]
+    if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
+        errors[field] = _("必须是文字列表")
+        return []
+    return [t.strip()[:32] for t in value if t.strip()][:20]
+
+
+def validate_customer_data(data: dict, *, partial: bool = False) -> dict:
+    """Clean the customer fields present in `data`; raise ValidationFailed naming each bad field."""
+    errors: dict[str, str] = {}
+    clean = {}
+    for key, value in data.items():
+        if key not in CUSTOMER_FIELDS:
+            continue
+        if key == "tags":
+            clean[key] = _clean_tags(value, key, errors)
+            continue
+        value = "" if value is None else str(value).strip()
+        clean[key] = value
+    if not partial or "name" in clean:
+        if not clean.get("name"):
+            errors["name"] = _("客户名称不能为空")
+        elif len(clean["name"]) > 200:
+            errors["name"] = _("客户名称最多200字")
+    if clean.get("credit_code"):
+        clean["credit_code"] = normalize_credit_code(clean["credit_code"])
+        if not credit_code_is_valid(clean["credit_code"]):
+            errors["credit_code"] = _("统一社会信用代码格式或校验位不正确")
+    for key, choices in (
+        ("status", Customer.Status.values),
+        ("size_band", Customer.Size.values),
+        ("source", Customer.Source.values),
+    ):
+        if clean.get(key) and clean[key] not in choices:
+            errors[key] = _("无效的取值：%(value)s（可选：%(choices)s）") % {
+                "value": clean[key], "choices": ", ".join(choices)
+            }
+    if clean.get("phone") and len(normalize_phone(clean["phone"])) < 7:
+        errors["phone"] = _("电话号码至少7位数字")
+    for key in ("industry", "region", "city"):
+        if len(clean.get(key, "")) > 64:
+            errors[key] = _("最多64字")
+    if errors:
+        raise ValidationFailed(errors)
+    return clean
+
+
+def _can_create(actor: User) -> bool:
+    return actor.is_superuser or actor.role in User.SALES_ROLES or actor.role == User.Role.ADMIN
+
+
+@transaction.atomic
+def customer_create(
+    *, actor: User, owner: User | None = None, allow_duplicate: bool = False, contacts: list[dict] | None = None,
+    **data,
+) -> Customer:
+    if not _can_create(actor):
+        raise Forbidden(_("你的角色不能创建客户"))
+    clean = validate_customer_data(data)
+    owner = owner or actor
+    if not owner.is_active:
+        raise ValidationFailed({"owner": _("负责人已停用")})
+    if not allow_duplicate:
+        matches = duplicates_find(
+            name=clean["name"], phone=clean.get("phone", ""), credit_code=clean.get("credit_code", "")
+        )
+        if matches:
+            raise DuplicateFound(matches)
+    customer = Customer(owner=owner, **clean)
+    _denormalize(customer)
+    customer.save()
+    audit.record(
+        actor=actor, obj=customer, action="create",
+        changes=audit.diff({}, audit.snapshot(customer, CUSTOMER_AUDIT_FIELDS)),
+    )
+    for i, c in enumerate(contacts or []):
+        try:
+            _contact_create(actor=actor, customer=customer, data=c)
+        except ValidationFailed as exc:
+            raise ValidationFailed({f"contacts[{i}].{k}": v for k, v in exc.errors.items()})
+    return customer
+
+
+def _denormalize(customer: Customer) -> None:
+    customer.name_normalized = normalize_name(customer.name)
+    customer.phone_normalized = normalize_phone(customer.phone)
+
+
+@transaction.atomic
+def customer_update(*, actor: User, customer: Customer, version: int | None = None, **data) -> Customer:
+    if not customer_can_write(user=actor, customer=customer):
+        raise Forbidden(_("你对该客户只有只读权限"))
+    clean = validate_customer_data(data, partial=True)
+    current = Customer.objects.select_for_update().get(pk=customer.pk)
+    if version is not None and current.version != version:
+        raise StaleVersion(current.version)
+    if "name" in clean or "phone" in clean or "credit_code" in clean:
+        matches = duplicates_find(
+            name=clean.get("name", ""), phone=clean.get("phone", ""),
+            credit_code=clean.get("credit_code", ""), exclude_id=current.pk,
+        )
+        if matches:
+            raise DuplicateFound(matches)
+    before = audit.snapshot(current, CUSTOMER_AUDIT_FIELDS)
+    for k, v in clean.items():
+        setattr(current, k, v)
+    _denormalize(current)
+    changes = audit.diff(before, audit.snapshot(current, CUSTOMER_AUDIT_FIELDS))
+    if not changes:
+        return current
+    current.version = F("version") + 1
+    current.save()
+    current.refresh_from_db()
+    audit.record(actor=actor, obj=current, action="update", changes=changes)
+    return current
+
+
+def validate_contact_data(data: dict, *, partial: bool = False) -> dict:
+    errors: dict[str, str] = {}
+    clean = {}
+    for key, value in data.items():
+        if key not in CONTACT_FIELDS:
+            continue
+        if key == "style_tags":
+            clean[key] = _clean_tags(value, key, errors)
+        elif key == "is_primary":
+            clean[key] = bool(value) and str(value).lower() not in {"0", "false", "否", "no"}
+        else:
+            clean[key] = "" if value is None else str(value).strip()
+    if not partial or "name" in clean:
+        if not clean.get("name"):
+            errors["name"] = _("联系人姓名不能为空")
+        elif len(clean["name"]) > 64:
+            errors["name"] = _("最多64字")
+    if clean.get("decision_role") and clean["decision_role"] not in Contact.DecisionRole.values:
+        errors["decision_role"] = _("无效的决策角色：%(value)s") % {"value": clean["decision_role"]}
+    for key in ("mobile", "phone"):
+        if clean.get(key) and len(normalize_phone(clean[key])) < 7:
+            errors[key] = _("电话号码至少7位数字")
+    if clean.get("mobile"):
+        digits = normalize_phone(clean["mobile"])
+        if not (len(digits) == 11 and digits.startswith("1")):
+            errors["mobile"] = _("手机号应为以1开头的11位数字")
+    if clean.get("email") and ("@" not in clean["email"] or len(clean["email"]) > 254):
+        errors["email"] = _("邮箱格式不正确")
+    if clean.get("qq") and not clean["qq"].isdigit():
+        errors["qq"] = _("QQ号只能是数字")
+    if errors:
+        raise ValidationFailed(errors)
+    return clean
+
+
+def _contact_create(*, actor: User, customer: Customer, data: dict) -> Contact:
+    clean = validate_contact_data(data)
+    contact = Contact(customer=customer, **clean)
+    contact.phone_normalized = normalize_phone(contact.mobile or contact.phone)
+    contact.save()
+    audit.record(
+        actor=actor, obj=contact, action="create",
+        changes=audit.diff({}, {**audit.snapshot(contact, CONTACT_FIELDS), "customer": customer.pk}),
+    )
+    return contact
+
+
+@transaction.atomic
+def contact_create(*, actor: User, customer: Customer, **data) -> Contact:
+    if not customer_can_write(user=actor, customer=customer):
+        raise Forbidden(_("你对该客户只有只读权限"))
+    return _contact_create(actor=actor, customer=customer, data=data)
+
+
+@transaction.atomic
+def contact_update(*, actor: User, contact: Contact, version: int | None = None, **data) -> Contact:
+    if not customer_can_write(user=actor, customer=contact.customer):
+        raise Forbidden(_("你对该客户只有只读权限"))
+    clean = validate_contact_data(data, partial=True)
+    current = Contact.objects.select_for_update().get(pk=contact.pk)
+    if version is not None and current.version != version:
+        raise StaleVersion(current.version)
+    before = audit.snapshot(current, CONTACT_FIELDS)
+    for k, v in clean.items():
+        setattr(current, k, v)
+    current.phone_normalized = normalize_phone(current.mobile or current.phone)
+    changes = audit.diff(before, audit.snapshot(current, CONTACT_FIELDS))
+    if not changes:
+        return current
+    current.version = F("version") + 1
+    current.save()
+    current.refresh_from_db()
+    audit.record(actor=actor, obj=current, action="update", changes=changes)
+    return current
+
+
+@transaction.atomic
+def customer_member_set(
+    *, actor: User, customer: Customer, user: User, access: str = "read", until: dt.date | None = None
+) -> CustomerMember:
+    """Add or change a team member (团队成员) on a customer."""
+    if not customer_can_write(user=actor, customer=customer):
+        raise Forbidden(_("你对该客户只有只读权限"))
+    if access not in CustomerMember.Access.values:
+        raise ValidationFailed({"access": _("权限只能是 read 或 write")})
+    if user.pk == customer.owner_id:
+        raise ValidationFailed({"user": _("负责人无需添加为团队成员")})
+    member, created = CustomerMember.objects.get_or_create(customer=customer, user=user, defaults={"access": access})
+    before = {} if created else {"access": member.access, "until": audit.to_jsonable(member.until)}
+    member.access, member.until = access, until
+    member.save()
+    audit.record(
+        actor=actor, obj=customer, action="member_add" if created else "member_update",
+        changes=audit.diff(before, {"access": access, "until": audit.to_jsonable(until), "user": user.pk}),
+    )
+    return member
+
+
+@transaction.atomic
+def customer_member_remove(*, actor: User, customer: Customer, user: User) -> None:
+    if not customer_can_write(user=actor, customer=customer):
+        raise Forbidden(_("你对该客户只有只读权限"))
+    deleted, _n = CustomerMember.objects.filter(customer=customer, user=user).delete()
+    if not deleted:
+        raise ValidationFailed({"user": _("该用户不是团队成员")})
+    audit.record(actor=actor, obj=customer, action="member_remove", changes={"user": [user.pk, None]})

@@ -1,0 +1,1 @@
+"""Demo data: the org skeleton with the documented logins, and realistic generated history."""

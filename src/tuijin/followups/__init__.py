@@ -1,0 +1,1 @@
+"""Activities: every contact with a customer, recorded once."""

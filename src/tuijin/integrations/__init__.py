@@ -1,0 +1,1 @@
+"""Integrations with the outside: Excel/CSV import-export, chat platforms (later)."""

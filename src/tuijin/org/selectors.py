@@ -1,0 +1,75 @@
+"""Who can see whose records: the one place row-level visibility is decided (SPEC P3).
+
+A rep sees own records; a manager sees everyone in the org subtree of their
+unit and their reports by manager chain; director, VP and admin see the whole
+company; cross-role staff see what customer team membership grants them
+(decided in customers.selectors). Both the API and the pages call these.
+"""
+
+from __future__ import annotations
+
+from django.db.models import Q, QuerySet
+
+from .models import OrgUnit, User
+
+
+def is_company_wide(user: User) -> bool:
+    return user.is_superuser or user.role in User.COMPANY_WIDE_ROLES
+
+
+def subtree_units(unit: OrgUnit) -> QuerySet[OrgUnit]:
+    return OrgUnit.objects.filter(path__startswith=unit.path)
+
+
+def manager_chain(user: User) -> list[User]:
+    """Direct manager first, up to the top; stops on cycles."""
+    chain, seen, current = [], {user.pk}, user.manager
+    while current is not None and current.pk not in seen:
+        chain.append(current)
+        seen.add(current.pk)
+        current = current.manager
+    return chain
+
+
+def _report_ids(user: User) -> set[int]:
+    """All users below `user` in the manager chain (breadth-first, one query per level)."""
+    found: set[int] = set()
+    frontier = {user.pk}
+    while frontier:
+        nxt = set(User.objects.filter(manager_id__in=frontier).values_list("pk", flat=True)) - found - {user.pk}
+        found |= nxt
+        frontier = nxt
+    return found
+
+
+def visible_owner_ids(user: User) -> set[int] | None:
+    """Ids of users whose owned records `user` sees; None means everyone's."""
+    if not user.is_authenticated or not user.is_active:
+        return set()
+    if is_company_wide(user):
+        return None
+    ids = {user.pk}
+    if user.role == User.Role.MANAGER:
+        if user.org_unit_id:
+            ids |= set(
+                User.objects.filter(org_unit__path__startswith=user.org_unit.path).values_list("pk", flat=True)
+            )
+        ids |= _report_ids(user)
+    return ids
+
+
+def user_list(*, user: User) -> QuerySet[User]:
+    """Users `user` may pick as owners or see in filters."""
+    qs = User.objects.filter(is_active=True).select_related("org_unit")
+    ids = visible_owner_ids(user)
+    if ids is None:
+        return qs
+    return qs.filter(Q(pk__in=ids))
+
+
+def team_user_ids(user: User) -> set[int] | None:
+    """Subordinates only (excludes the user): 下属负责的."""
+    ids = visible_owner_ids(user)
+    if ids is None:
+        return None
+    return ids - {user.pk}

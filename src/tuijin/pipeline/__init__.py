@@ -1,0 +1,1 @@
+"""Products, pipelines and stages from industry templates, opportunities, transfers."""
