@@ -161,10 +161,12 @@ if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
     HUEY = {"huey_class": "huey.RedisHuey", "name": "tuijin", "url": REDIS_URL, "immediate": False}
 else:
+    # File-based, not the database: import progress is written while the import's
+    # own transaction holds SQLite's write lock.
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
-            "LOCATION": "tuijin_cache",
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
         }
     }
     HUEY = {

@@ -9,5 +9,6 @@ urlpatterns = [
     path("api/", api.urls),
     path("healthz", healthz, name="healthz"),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("", include("tuijin.integrations.excel.urls")),
     path("", include("tuijin.web.urls")),
 ]

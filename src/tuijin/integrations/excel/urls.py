@@ -1,0 +1,5 @@
+"""Import and export page URLs."""
+
+from django.urls import path
+
+urlpatterns: list = []
