@@ -1,0 +1,57 @@
+# Tuijin: `make run` serves the product with demo data; `make test` runs lint and every test.
+# Both install what they need (Python venv, npm packages, Debian's chromium for browser tests).
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+TUIJIN := $(VENV)/bin/tuijin
+PORT ?= 8000
+PG_URL ?= postgres://postgres@127.0.0.1:5432/test
+APT_GET := $(shell if [ "$$(id -u)" = 0 ]; then echo apt-get; else echo sudo apt-get; fi)
+
+.PHONY: run test lint deps chromium clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
+	$(PY) -m pip install -q -e ".[test]" 2>&1 | grep -v "^WARNING: Location" || true
+	$(PY) -c "import django, ninja, huey, openpyxl, playwright"  # fail loudly if the install failed
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+deps: $(VENV)/.installed node_modules/.installed
+
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { $(APT_GET) update -qq && $(APT_GET) install -y -qq chromium; }
+
+run: deps
+	mkdir -p var
+	TUIJIN_DEMO=1 $(TUIJIN) migrate --noinput -v0
+	TUIJIN_DEMO=1 $(TUIJIN) demo --if-empty
+	@echo ""
+	@echo "Tuijin is starting on http://127.0.0.1:$(PORT)/  (web + worker; Ctrl-C stops both)"
+	@echo "Demo logins (password: \$${TUIJIN_DEMO_PASSWORD:-tuijin-demo}):"
+	@echo "  admin · director · manager.east (rep.east1, rep.east2) · rep.east1 · rep.east2"
+	@echo "  manager.south (rep.south1) · rep.south1 · finance · legal · presales · delivery"
+	@echo ""
+	TUIJIN_DEMO=1 PORT=$(PORT) $(TUIJIN) run
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check src tests
+
+test: deps chromium lint
+	@echo "== pytest on SQLite =="
+	env -u DATABASE_URL TUIJIN_TESTING=1 $(VENV)/bin/pytest -q
+	@url="$${DATABASE_URL:-}"; \
+	if [ -z "$$url" ] && $(PY) -c "import socket; socket.create_connection(('127.0.0.1', 5432), 1)" 2>/dev/null; then url="$(PG_URL)"; fi; \
+	if [ -n "$$url" ]; then \
+	  echo "== pytest on PostgreSQL ($$url) =="; \
+	  DATABASE_URL="$$url" TUIJIN_TESTING=1 $(VENV)/bin/pytest -q; \
+	else echo "== no PostgreSQL reachable: skipped the PostgreSQL run =="; fi
+
+clean:
+	rm -rf $(VENV) node_modules var
