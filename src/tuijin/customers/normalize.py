@@ -34,11 +34,16 @@ def normalize_name(name: str) -> str:
 
 
 def normalize_phone(phone: str) -> str:
-    digits = re.sub(r"\D", "", unicodedata.normalize("NFKC", phone or ""))
+    text = unicodedata.normalize("NFKC", phone or "").strip()
+    digits = re.sub(r"\D", "", text)
+    international = text.startswith("+86") or digits.startswith("0086")
     if digits.startswith("0086"):
         digits = digits[4:]
-    elif digits.startswith("86") and len(digits) == 13:
+    elif text.startswith("+86") or (digits.startswith("86") and len(digits) == 13):
         digits = digits[2:]
+    # "+86 21 6437 0045" is dialled "021-6437 0045" at home: restore the trunk 0 of landlines.
+    if international and digits and not digits.startswith("0") and not (len(digits) == 11 and digits[0] == "1"):
+        digits = "0" + digits
     return digits
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from django.db.models import Q, QuerySet
 
 from tuijin.core.errors import NotFound
-from tuijin.customers.selectors import visible_customers_q
+from tuijin.customers.models import Customer
+from tuijin.customers.selectors import membership_q, visible_customers_q
 from tuijin.org.models import User
 from tuijin.org.selectors import team_user_ids, visible_owner_ids
 
@@ -33,6 +34,8 @@ def activity_list(
     elif scope == "team":
         ids = team_user_ids(user)
         qs = qs.exclude(owner=user) if ids is None else qs.filter(owner_id__in=ids)
+    elif scope == "shared":
+        qs = qs.filter(customer__in=Customer.objects.filter(membership_q(user))).exclude(owner=user)
     if customer_id:
         qs = qs.filter(customer_id=customer_id)
     if opportunity_id:

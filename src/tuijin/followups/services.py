@@ -11,8 +11,9 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
 from tuijin.core import audit
-from tuijin.core.errors import ValidationFailed
+from tuijin.core.errors import Forbidden, ValidationFailed
 from tuijin.customers.models import Contact, Customer
+from tuijin.customers.selectors import customer_can_write
 from tuijin.org.models import User
 from tuijin.pipeline.models import Opportunity
 
@@ -47,7 +48,12 @@ def activity_create(
     subject: str = "", conclusion: str = "", notes: str = "",
     opportunity: Opportunity | None = None, contact: Contact | None = None,
 ) -> Activity:
-    """Log a contact with a visible customer; the caller has already checked visibility."""
+    """Log a contact with a visible customer; the caller has already checked visibility.
+
+    Logging is a write on the customer: read-only team members may not do it.
+    """
+    if not customer_can_write(user=actor, customer=customer):
+        raise Forbidden(_("你对该客户只有只读权限"))
     errors: dict[str, str] = {}
     if kind not in Activity.Kind.values:
         errors["kind"] = _("跟进方式无效（可选：%(choices)s）") % {"choices": ", ".join(Activity.Kind.values)}

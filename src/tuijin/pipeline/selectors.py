@@ -9,8 +9,8 @@ from __future__ import annotations
 from django.db.models import Prefetch, Q, QuerySet
 
 from tuijin.core.errors import NotFound
-from tuijin.customers.models import CustomerMember
-from tuijin.customers.selectors import visible_customers_q
+from tuijin.customers.models import Customer, CustomerMember
+from tuijin.customers.selectors import membership_q, visible_customers_q
 from tuijin.org.models import User
 from tuijin.org.selectors import team_user_ids, visible_owner_ids
 
@@ -60,7 +60,8 @@ def opportunity_list(
         ids = team_user_ids(user)
         qs = qs.exclude(owner=user) if ids is None else qs.filter(owner_id__in=ids)
     elif scope == "shared":
-        qs = qs.filter(customer__members__user=user).exclude(owner=user)
+        # Current memberships only (an expired one is no longer "shared with me"), as for customers.
+        qs = qs.filter(customer__in=Customer.objects.filter(membership_q(user))).exclude(owner=user)
     if stage_id:
         qs = qs.filter(stage_id=stage_id)
     if pipeline_id:

@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from tuijin.core import audit
 from tuijin.core.errors import Forbidden, StaleVersion, ValidationFailed
 from tuijin.customers.models import Customer, CustomerMember, OwnerChange
-from tuijin.customers.selectors import customer_can_transfer
+from tuijin.customers.selectors import customer_can_transfer, customer_can_write
 from tuijin.org.models import User
 
 from .models import Opportunity, Pipeline, Product, ProductLine, Stage
@@ -144,6 +144,8 @@ def opportunity_create(
 ) -> Opportunity:
     if actor.role in User.CROSS_ROLES:
         raise Forbidden(_("你的角色不能创建商机"))
+    if not customer_can_write(user=actor, customer=customer):
+        raise Forbidden(_("你对该客户只有只读权限"))
     pipeline = pipeline or (stage.pipeline if stage else Pipeline.objects.order_by("-is_default", "id").first())
     if pipeline is None:
         raise ValidationFailed({"pipeline": _("尚未配置销售流程，请先应用行业模板")})
@@ -176,7 +178,9 @@ def opportunity_create(
 def opportunity_update(*, actor: User, opportunity: Opportunity, version: int | None = None, **data) -> Opportunity:
     if not opportunity_can_write(user=actor, opportunity=opportunity):
         raise Forbidden(_("你对该商机只有只读权限"))
-    current = Opportunity.objects.select_for_update().select_related("stage").get(pk=opportunity.pk)
+    # No join under FOR UPDATE: PostgreSQL re-checks a locked row against the joined stage row it
+    # read before waiting, so a concurrent stage change would make the row vanish (DoesNotExist → 500).
+    current = Opportunity.objects.select_for_update().get(pk=opportunity.pk)
     if version is not None and current.version != version:
         raise StaleVersion(current.version)
     clean = _validate_opportunity(data, partial=True, pipeline=current.pipeline)
@@ -216,7 +220,9 @@ def opportunity_move_stage(
     if not opportunity_can_write(user=actor, opportunity=opportunity):
         raise Forbidden(_("你对该商机只有只读权限"))
     # Lock first, then compare versions: two movers with the same version → exactly one wins.
-    current = Opportunity.objects.select_for_update().select_related("stage").get(pk=opportunity.pk)
+    # No join under FOR UPDATE: PostgreSQL re-checks a locked row against the joined stage row it
+    # read before waiting, so a concurrent stage change would make the row vanish (DoesNotExist → 500).
+    current = Opportunity.objects.select_for_update().get(pk=opportunity.pk)
     if version is not None and current.version != version:
         raise StaleVersion(current.version)
     if stage.pipeline_id != current.pipeline_id:
@@ -241,9 +247,15 @@ def opportunity_move_stage(
     current.version = F("version") + 1
     current.save()
     current.refresh_from_db()
-    if stage.kind == Stage.Kind.WON and current.customer.status == Customer.Status.LEAD:
-        Customer.objects.filter(pk=current.customer_id).update(status=Customer.Status.ACTIVE)
     audit.record(actor=actor, obj=current, action="stage_change", changes=changes)
+    if stage.kind == Stage.Kind.WON:
+        # The first won deal turns a lead into an active customer; that is a customer change like any other.
+        customer = Customer.objects.select_for_update().get(pk=current.customer_id)
+        if customer.status == Customer.Status.LEAD:
+            Customer.objects.filter(pk=customer.pk).update(
+                status=Customer.Status.ACTIVE, version=F("version") + 1, updated_at=now)
+            audit.record(actor=actor, obj=customer, action="update",
+                         changes={"status": [Customer.Status.LEAD.value, Customer.Status.ACTIVE.value]})
     return current
 
 
