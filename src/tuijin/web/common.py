@@ -1,0 +1,63 @@
+"""Helpers shared by the page views: paging, htmx partial detection, mapping service errors to responses."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.core.paginator import Paginator
+from django.shortcuts import render
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from tuijin.core.errors import ValidationFailed
+
+PAGE_SIZE = 25
+STALE_MESSAGE = _("该记录已被他人修改，请刷新页面后重试")
+
+
+def is_htmx_partial(request) -> bool:
+    """An htmx swap wants only the fragment; a history restore wants the whole page."""
+    return request.headers.get("HX-Request") == "true" and not request.headers.get("HX-History-Restore-Request")
+
+
+def wants_json(request) -> bool:
+    return "application/json" in request.headers.get("Accept", "")
+
+
+def paginate(request, qs, per_page: int = PAGE_SIZE):
+    return Paginator(qs, per_page).get_page(request.GET.get("page"))
+
+
+def int_or_none(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def date_or_none(value) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(str(value))
+    except (TypeError, ValueError):
+        return None
+
+
+def start_of_day(day: dt.date) -> dt.datetime:
+    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+
+
+def apply_errors(form, exc: ValidationFailed, field_map: dict[str, str] | None = None) -> None:
+    """Put each service message next to its field; unknown fields go to the form's top."""
+    for key, messages in exc.errors.items():
+        name = (field_map or {}).get(key, key)
+        for message in messages:
+            if name in form.fields:
+                form.add_error(name, message)
+            else:
+                form.add_error(None, message)
+
+
+def error_page(request, message, *, status: int, title=None):
+    return render(
+        request, "web/error.html", {"title": title or _("无法完成操作"), "message": message}, status=status
+    )
