@@ -205,7 +205,7 @@ def customer_create(request, payload: CustomerIn):
     customer = services.customer_create(
         actor=request.user, owner=owner, allow_duplicate=allow, contacts=contacts, **data
     )
-    return 201, selectors.customer_get(user=request.user, pk=customer.pk)
+    return selectors.customer_get(user=request.user, pk=customer.pk)
 
 
 @router.get("/customers/duplicates", response=list[DuplicateMatch])
@@ -262,7 +262,7 @@ def member_add(request, customer_id: int, payload: MemberIn):
     m = services.customer_member_set(
         actor=request.user, customer=customer, user=user, access=payload.access, until=payload.until
     )
-    return 201, {"user_id": user.pk, "username": user.username, "access": m.access, "until": m.until}
+    return {"user_id": user.pk, "username": user.username, "access": m.access, "until": m.until}
 
 
 @router.delete("/customers/{customer_id}/members/{user_id}", response={204: None})
@@ -270,7 +270,7 @@ def member_remove(request, customer_id: int, user_id: int):
     customer = selectors.customer_get(user=request.user, pk=customer_id)
     user = get_object_or_404(User, pk=user_id)
     services.customer_member_remove(actor=request.user, customer=customer, user=user)
-    return 204, None
+    return None
 
 
 @router.get("/contacts", response=ContactPage, tags=["contacts"])
@@ -282,7 +282,7 @@ def contact_list(request, q: str = "", customer_id: int | None = None, page: int
 def contact_create(request, payload: ContactCreate):
     data = payload.dict()
     customer = selectors.customer_get(user=request.user, pk=data.pop("customer_id"))
-    return 201, services.contact_create(actor=request.user, customer=customer, **data)
+    return services.contact_create(actor=request.user, customer=customer, **data)
 
 
 @router.get("/contacts/{contact_id}", response=ContactOut, tags=["contacts"])

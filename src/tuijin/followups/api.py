@@ -88,7 +88,7 @@ def activity_create(request, payload: ActivityIn):
     activity = services.activity_create(
         actor=request.user, customer=customer, opportunity=opportunity, contact=contact, **data
     )
-    return 201, selectors.activity_get(user=request.user, pk=activity.pk)
+    return selectors.activity_get(user=request.user, pk=activity.pk)
 
 
 @router.get("/activities/{activity_id}", response=ActivityOut)

@@ -178,7 +178,7 @@ def opportunity_create(request, payload: OpportunityIn):
     opp = services.opportunity_create(
         actor=request.user, customer=customer, owner=owner, pipeline=pipeline, stage=stage, **data
     )
-    return 201, selectors.opportunity_get(user=request.user, pk=opp.pk)
+    return selectors.opportunity_get(user=request.user, pk=opp.pk)
 
 
 @router.get("/opportunities/{opportunity_id}", response=OpportunityDetail)
