@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
 	$(PY) -m pip install -q -e ".[test]" 2>&1 | grep -v "^WARNING: Location" || true
-	$(PY) -c "import django, ninja, huey, openpyxl, playwright"  # fail loudly if the install failed
+	$(PY) -c "import django, huey, openpyxl, playwright, importlib.util as u; assert u.find_spec('ninja')"  # fail loudly if the install failed
 	touch $@
 
 node_modules/.installed: package.json package-lock.json

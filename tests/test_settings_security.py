@@ -14,7 +14,8 @@ PROD_ENV = {
 
 
 def _run(code_or_args, env_extra, *, module=False):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TUIJIN_")}
+    # Only the test's own settings: other tests (e2e) set DJANGO_* variables in this process.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TUIJIN_", "DJANGO_", "DATABASE_URL"))}
     env.update(env_extra)
     env["DJANGO_SETTINGS_MODULE"] = "tuijin.settings"
     args = [sys.executable, *(code_or_args if module else ["-c", code_or_args])]

@@ -20,12 +20,13 @@ SHOTS = "/tmp/tuijin-e2e"
 
 
 @pytest.fixture
-def browser():
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("Debian's chromium is not installed")
-    sync_api = pytest.importorskip("playwright.sync_api")
+def browser(monkeypatch):
+    # `make test` installs Debian's chromium; a missing browser is a failure, not a skip.
+    assert os.path.exists(CHROMIUM), "Debian's chromium is not installed (make test installs it)"
+    from playwright import sync_api
+
     # Playwright's sync API runs an event loop in this thread; Django's ORM would refuse to run here.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     os.makedirs(SHOTS, exist_ok=True)
     with sync_api.sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)

@@ -73,3 +73,13 @@ def team_user_ids(user: User) -> set[int] | None:
     if ids is None:
         return None
     return ids - {user.pk}
+
+
+def user_directory(*, roles: set[str] | None = None) -> QuerySet[User]:
+    """The staff directory: every active colleague, for pickers (team members, transfer targets).
+
+    Names and roles are not customer data, so this is not limited by visibility;
+    what a picked user may then do is decided by the services.
+    """
+    qs = User.objects.filter(is_active=True).select_related("org_unit").order_by("role", "username")
+    return qs.filter(role__in=list(roles)) if roles else qs

@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from tuijin.customers.models import Contact, Customer, CustomerMember
 from tuijin.followups.models import Activity
 from tuijin.org.models import User
+from tuijin.org.selectors import user_directory
 from tuijin.pipeline.models import Opportunity, Product, Stage
 
 
@@ -155,7 +156,7 @@ class MemberForm(BootstrapMixin, forms.Form):
     def __init__(self, *args, customer=None, **kwargs):
         super().__init__(*args, **kwargs)
         # The staff directory, not customer data: any colleague may be invited to a customer team.
-        qs = User.objects.filter(is_active=True).order_by("role", "username")
+        qs = user_directory()
         if customer is not None:
             qs = qs.exclude(pk=customer.owner_id)
         self.fields["user"].queryset = qs
@@ -171,7 +172,7 @@ class TransferForm(BootstrapMixin, forms.Form):
 
     def __init__(self, *args, customer=None, **kwargs):
         super().__init__(*args, **kwargs)
-        qs = User.objects.filter(is_active=True, role__in=list(User.SALES_ROLES)).order_by("role", "username")
+        qs = user_directory(roles=User.SALES_ROLES)
         if customer is not None:
             qs = qs.exclude(pk=customer.owner_id)
         self.fields["to_user"].queryset = qs
