@@ -60,6 +60,10 @@ def _not_found(request, exc):
 def _register_routers() -> None:
     from tuijin.customers.api import router as customers_router
     from tuijin.followups.api import router as activities_router
+    from tuijin.forecasting.api import router as forecasting_router
+    from tuijin.goals.api import router as goals_router
+    from tuijin.health.api import router as health_router
+    from tuijin.notify.api import router as notify_router
     from tuijin.org.api import router as org_router
     from tuijin.pipeline.api import router as pipeline_router
 
@@ -67,6 +71,10 @@ def _register_routers() -> None:
     api.add_router("/", customers_router)
     api.add_router("/", pipeline_router)
     api.add_router("/", activities_router)
+    api.add_router("/", notify_router)
+    api.add_router("/", goals_router)
+    api.add_router("/", health_router)
+    api.add_router("/", forecasting_router)
 
 
 _register_routers()

@@ -10,5 +10,9 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("tuijin.integrations.excel.urls")),
+    path("notifications/", include("tuijin.notify.urls")),
+    path("goals/", include("tuijin.goals.urls")),
+    path("health/", include("tuijin.health.urls")),
+    path("forecasts/", include("tuijin.forecasting.urls")),
     path("", include("tuijin.web.urls")),
 ]

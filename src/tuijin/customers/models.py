@@ -49,6 +49,9 @@ class Customer(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_customers", verbose_name=_("负责人")
     )
     last_contact_at = models.DateTimeField(null=True, blank=True, verbose_name=_("最近跟进"))
+    # Set by the grading rules (SPEC G3): the code of the first matching grade and why it matched.
+    grade = models.CharField(max_length=32, blank=True, db_index=True, verbose_name=_("客户等级"))
+    grade_reasons = models.JSONField(default=list, blank=True, verbose_name=_("分级依据"))
     created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("创建时间"))
     updated_at = models.DateTimeField(auto_now=True, verbose_name=_("更新时间"))
     version = models.PositiveIntegerField(default=1)

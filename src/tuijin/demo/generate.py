@@ -31,6 +31,8 @@ some single opportunities are stale, so goal-health lights have red to show.
 from __future__ import annotations
 
 import datetime as dt
+import importlib
+import importlib.util
 import random
 import time
 from dataclasses import dataclass, field
@@ -632,8 +634,23 @@ def generate(*, reps: int = 12, customers: int = 300, months: int = 6, seed: int
         if User.objects.exists():
             raise DemoError(_("数据库中已有用户，演示数据只能载入空数据库。请换用新的数据库（或删除 var/tuijin.sqlite3 后重新 migrate）再运行。"))
         result = _generate(rng=random.Random(seed), reps=reps, customers=customers, months=months, tpl=tpl)
+        _load_extensions(result, seed=seed, months=months)
     elapsed = time.perf_counter() - started
     return _summary(result, tpl=tpl, seed=seed, months=months, elapsed=elapsed)
+
+
+# Later capabilities add their demo data here: each module has
+# `load(*, rng: random.Random, months: int) -> dict[str, int]` (counts for the summary)
+# and runs inside the same transaction, after customers, pipeline and activities exist.
+DEMO_EXTENSIONS = ["tuijin.goals.demo", "tuijin.health.demo", "tuijin.forecasting.demo"]
+
+
+def _load_extensions(result: _Result, *, seed: int, months: int) -> None:
+    for i, path in enumerate(DEMO_EXTENSIONS, start=1):
+        if importlib.util.find_spec(path) is None:
+            continue
+        counts = importlib.import_module(path).load(rng=random.Random(seed * 1000 + i), months=months)
+        result.extra_counts.update(counts or {})
 
 
 @dataclass
@@ -641,6 +658,7 @@ class _Result:
     users: list[User]
     quiet: list[str]
     counts: dict[str, int]
+    extra_counts: dict[str, int] = field(default_factory=dict)
 
 
 def _generate(*, rng: random.Random, reps: int, customers: int, months: int, tpl: dict) -> _Result:
@@ -842,6 +860,7 @@ def _summary(result: _Result, *, tpl: dict, seed: int, months: int, elapsed: flo
             "template": tpl["name"], "seed": seed, "months": months, "seconds": elapsed},
         _("用户 %(users)s · 客户 %(customers)s · 联系人 %(contacts)s · 商机 %(opportunities)s · 跟进记录 %(activities)s")
         % c,
+        *([" · ".join(f"{k} {v}" for k, v in result.extra_counts.items())] if result.extra_counts else []),
         _("长期未推进商机（红灯）的销售：%(names)s") % {"names": ", ".join(result.quiet)},
         "",
         _("演示账号："),

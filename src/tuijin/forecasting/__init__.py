@@ -1,0 +1,1 @@
+"""Daily reports with evidence-backed forecast lines, locking, corrections and accuracy (SPEC R1–R4)."""

@@ -1,0 +1,5 @@
+"""API router of tuijin.forecasting."""
+
+from ninja import Router
+
+router = Router(tags=["forecasting"])

@@ -1,0 +1,1 @@
+"""Daily reports, forecast lines with evidence, correction requests."""

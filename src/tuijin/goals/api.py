@@ -1,0 +1,5 @@
+"""API router of tuijin.goals."""
+
+from ninja import Router
+
+router = Router(tags=["goals"])

@@ -1,0 +1,1 @@
+"""Objectives, key results, targets per org unit and rep, weekly alignments, health lights, reports."""

@@ -1,0 +1,1 @@
+"""Weekly alignments and health-light episodes."""

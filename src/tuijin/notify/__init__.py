@@ -1,0 +1,1 @@
+"""Notifications: in-app inbox, e-mail, and chat robots (WeCom, DingTalk, Feishu) through an outbox."""

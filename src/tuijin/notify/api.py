@@ -1,0 +1,5 @@
+"""API router of tuijin.notify."""
+
+from ninja import Router
+
+router = Router(tags=["notify"])
