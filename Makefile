@@ -10,12 +10,12 @@ PORT ?= 8000
 PG_URL ?= postgres://postgres@127.0.0.1:5432/test
 APT_GET := $(shell if [ "$$(id -u)" = 0 ]; then echo apt-get; else echo sudo apt-get; fi)
 
-.PHONY: run test lint deps chromium clean
+.PHONY: run test lint deps system-deps chromium clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
-	$(PY) -m pip install -q -e ".[test]" 2>&1 | grep -v "^WARNING: Location" || true
+	$(PY) -m pip install -q -e ".[test,bench]" 2>&1 | grep -v "^WARNING: Location" || true
 	$(PY) -c "import django, huey, openpyxl, playwright, importlib.util as u; assert u.find_spec('ninja')"  # fail loudly if the install failed
 	touch $@
 
@@ -25,10 +25,20 @@ node_modules/.installed: package.json package-lock.json
 
 deps: $(VENV)/.installed node_modules/.installed
 
-chromium:
-	@command -v chromium >/dev/null 2>&1 || { $(APT_GET) update -qq && $(APT_GET) install -y -qq chromium; }
+# Debian packages: chromium (browser tests), Pango/HarfBuzz + Noto CJK (Chinese PDF reports via WeasyPrint),
+# poppler-utils (tests read the PDFs back). Installed only when one is missing.
+SYSTEM_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-noto-cjk
+TEST_PACKAGES := chromium poppler-utils
 
-run: deps
+system-deps:
+	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then $(APT_GET) update -qq && $(APT_GET) install -y -qq $$missing; fi
+
+chromium: system-deps
+	@missing=$$(for p in $(TEST_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then $(APT_GET) update -qq && $(APT_GET) install -y -qq $$missing; fi
+
+run: deps system-deps
 	mkdir -p var
 	TUIJIN_DEMO=1 $(TUIJIN) migrate --noinput -v0
 	TUIJIN_DEMO=1 $(TUIJIN) demo --if-empty
