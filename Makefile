@@ -10,7 +10,7 @@ PORT ?= 8000
 PG_URL ?= postgres://postgres@127.0.0.1:5432/test
 APT_GET := $(shell if [ "$$(id -u)" = 0 ]; then echo apt-get; else echo sudo apt-get; fi)
 
-.PHONY: run test lint deps system-deps chromium clean
+.PHONY: run test lint deps system-deps chromium clean bench bench-smoke wrk
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -62,6 +62,22 @@ test: deps chromium lint
 	  echo "== pytest on PostgreSQL ($$url) =="; \
 	  DATABASE_URL="$$url" TUIJIN_TESTING=1 $(VENV)/bin/pytest -q; \
 	else echo "== no PostgreSQL reachable: skipped the PostgreSQL run =="; fi
+
+# Benchmarks (bench/, docs/benchmarks.md): scales S and M on SQLite by default; BENCH_ARGS adds options,
+# e.g. BENCH_ARGS="--database-url postgres://postgres@127.0.0.1:5432/tuijin_bench" for PostgreSQL.
+BENCH_SCALES ?= S M
+BENCH_ARGS ?=
+
+wrk:
+	@command -v wrk >/dev/null 2>&1 || ($(APT_GET) update -qq && $(APT_GET) install -y -qq wrk) || \
+	  echo "wrk not installable: the throughput test falls back to Python threads"
+
+bench: deps wrk
+	$(PY) -m bench $(foreach s,$(BENCH_SCALES),--scale $(s)) $(BENCH_ARGS)
+
+# The CI smoke run (scale XS on SQLite, no timing assertions); also part of `make test`.
+bench-smoke: deps
+	env -u DATABASE_URL TUIJIN_TESTING=1 $(VENV)/bin/pytest -q tests/reliability/test_bench_smoke.py
 
 clean:
 	rm -rf $(VENV) node_modules var

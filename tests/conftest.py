@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 
 import pytest
 from django.test import Client
@@ -11,6 +12,8 @@ from tuijin.customers.services import customer_create
 from tuijin.demo.org import build_org
 from tuijin.followups.services import activity_create
 from tuijin.pipeline.services import industry_template_apply, opportunity_create
+
+from . import browser as browser_support
 
 PASSWORD = "pw-for-tests-1"
 
@@ -68,3 +71,18 @@ def api_client():
         return client
 
     return _make
+
+
+@pytest.fixture
+def browser(monkeypatch):
+    # `make test` installs Debian's chromium; a missing browser is a failure, not a skip.
+    assert os.path.exists(browser_support.CHROMIUM), "Debian's chromium is not installed (make test installs it)"
+    from playwright import sync_api
+
+    # Playwright's sync API runs an event loop in this thread; Django's ORM would refuse to run here.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    os.makedirs(browser_support.SHOTS, exist_ok=True)
+    with sync_api.sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=browser_support.CHROMIUM, args=browser_support.ARGS)
+        yield b
+        b.close()

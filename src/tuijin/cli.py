@@ -41,6 +41,15 @@ def _serve(args: list[str]) -> int:
 
 
 def _worker(args: list[str]) -> int:
+    """The Huey consumer. It also schedules periodic jobs unless `--no-periodic` or TUIJIN_WORKER_PERIODIC=0.
+
+    Run exactly one scheduling worker per deployment; extra workers get --no-periodic.
+    (Every periodic job is idempotent anyway, so a second scheduler by mistake duplicates nothing.)
+    """
+    args = list(args)
+    periodic = os.environ.get("TUIJIN_WORKER_PERIODIC", "1").strip().lower() not in {"0", "false", "no", "off"}
+    if not periodic and "--no-periodic" not in args and "-n" not in args:
+        args.append("--no-periodic")
     return _manage(["run_huey", *args])
 
 
@@ -86,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in {"-h", "--help", "help"}:
         print(__doc__)
-        print("commands: serve | worker | run | demo [--reps N --customers N --months N --seed N] | "
+        print("commands: serve | worker [--no-periodic] | run | demo [--reps N --customers N --months N --seed N] | "
               "audit verify | template apply CODE | <django command>")
         return 0
     command, rest = argv[0], argv[1:]

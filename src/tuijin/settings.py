@@ -164,9 +164,17 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 TUIJIN_IMPORT_MAX_BYTES = int(os.environ.get("TUIJIN_IMPORT_MAX_BYTES", str(50 * 1024 * 1024)))
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
+# Queue name (several deployments may share one Redis) and worker threads per `tuijin worker`.
+# Periodic jobs are scheduled only by workers started without --no-periodic (see docs/notifications.md).
+HUEY_NAME = os.environ.get("TUIJIN_HUEY_NAME", "tuijin")
+HUEY_CONSUMER = {"workers": int(os.environ.get("TUIJIN_WORKER_THREADS", "2")), "worker_type": "thread"}
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
-    HUEY = {"huey_class": "huey.RedisHuey", "name": "tuijin", "url": REDIS_URL, "immediate": False}
+    # A short connect timeout: notify() enqueues after commit and must not hang a request when Redis is away.
+    _huey_url = REDIS_URL if "socket_connect_timeout" in REDIS_URL else (
+        REDIS_URL + ("&" if "?" in REDIS_URL else "?") + "socket_connect_timeout=3")
+    HUEY = {"huey_class": "huey.RedisHuey", "name": HUEY_NAME, "url": _huey_url, "immediate": False,
+            "consumer": HUEY_CONSUMER}
 else:
     # File-based, not the database: import progress is written while the import's
     # own transaction holds SQLite's write lock.
@@ -178,9 +186,10 @@ else:
     }
     HUEY = {
         "huey_class": "huey.SqliteHuey",
-        "name": "tuijin",
+        "name": HUEY_NAME,
         "filename": str(VAR_DIR / "huey.sqlite3"),
         "immediate": False,
+        "consumer": HUEY_CONSUMER,
     }
 if TESTING:
     HUEY["immediate"] = True
@@ -206,6 +215,13 @@ DEFAULT_FROM_EMAIL = os.environ.get("TUIJIN_FROM_EMAIL", "tuijin@localhost")
 TUIJIN_INDUSTRY_TEMPLATE = os.environ.get("TUIJIN_INDUSTRY_TEMPLATE", "medical_devices")
 TUIJIN_DEMO_PASSWORD = os.environ.get("TUIJIN_DEMO_PASSWORD", "tuijin-demo")
 TUIJIN_API_TOKEN_DAYS = int(os.environ.get("TUIJIN_API_TOKEN_DAYS", "30"))
+# Goals (SPEC G4, G7): the day of the month the deviation report is generated; days in one stage = stalled.
+TUIJIN_GOAL_REPORT_DAY = int(os.environ.get("TUIJIN_GOAL_REPORT_DAY", "25"))
+TUIJIN_GOAL_STAGE_STALL_DAYS = int(os.environ.get("TUIJIN_GOAL_STAGE_STALL_DAYS", "30"))
+# Forecast lines deviating more than this share from the customer's mean signed deal need a reason (R2-2).
+TUIJIN_FORECAST_DEVIATION = float(os.environ.get("TUIJIN_FORECAST_DEVIATION", "0.35"))
+# Weekly alignment (SPEC G5): "<weekday> HH:MM" in TIME_ZONE, counted from the Monday of the week.
+TUIJIN_ALIGNMENT_DEADLINE = os.environ.get("TUIJIN_ALIGNMENT_DEADLINE", "MON 12:00")
 
 LOGGING = {
     "version": 1,

@@ -3,47 +3,14 @@ see it saved and in the change trail; another region's rep gets 404; the custome
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from tuijin.pipeline.models import Opportunity
 
-from ..conftest import PASSWORD
+from ..browser import SHOTS
+from ..browser import login_page as _login
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync"]
-SHOTS = "/tmp/tuijin-e2e"
-
-
-@pytest.fixture
-def browser(monkeypatch):
-    # `make test` installs Debian's chromium; a missing browser is a failure, not a skip.
-    assert os.path.exists(CHROMIUM), "Debian's chromium is not installed (make test installs it)"
-    from playwright import sync_api
-
-    # Playwright's sync API runs an event loop in this thread; Django's ORM would refuse to run here.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    os.makedirs(SHOTS, exist_ok=True)
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
-
-
-def _login(context, base_url, username):
-    page = context.new_page()
-    page.goto(f"{base_url}/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    with page.expect_navigation():
-        page.click("button[type=submit]")
-    assert "/login/" not in page.url, page.content()[:500]
-    return page
-
 
 def _drag(page, source, target):
     """Real mouse moves in steps: SortableJS (in fallback mode) follows mouse events only."""

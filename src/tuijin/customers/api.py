@@ -40,6 +40,8 @@ class CustomerOut(Schema):
     notes: str
     owner: OwnerOut
     last_contact_at: dt.datetime | None
+    grade: str = ""
+    grade_reasons: list[dict] = []
     created_at: dt.datetime
     updated_at: dt.datetime
     version: int
@@ -108,6 +110,7 @@ class CustomerFilters(Schema):
     industry: str = ""
     region: str = ""
     owner_id: int | None = None
+    grade: str = ""
     order: str = "-updated_at"
     page: int = 1
     page_size: int = 20
@@ -180,6 +183,18 @@ class DuplicateMatch(Schema):
     matched: list[str]
 
 
+class GradePoolOut(Schema):
+    grade: str
+    name: str
+    count: int
+    records: str
+    page: str
+
+
+class GradePoolsOut(Schema):
+    items: list[GradePoolOut]
+
+
 def _owner_for(request, owner_id: int | None) -> User:
     if owner_id is None:
         return request.user
@@ -212,6 +227,14 @@ def customer_create(request, payload: CustomerIn):
 def customer_duplicates(request, name: str = "", phone: str = "", credit_code: str = ""):
     """Duplicate check (查重) across all customers; shows only name and owner of a match."""
     return selectors.duplicates_find(name=name, phone=phone, credit_code=credit_code)
+
+
+@router.get("/customers/pools", response=GradePoolsOut, tags=["grading"])
+def customer_pools(request):
+    """The user's customer pools per grade (SPEC G3): counts, each with the URL of its records."""
+    from .grading_selectors import grade_pools
+
+    return {"items": grade_pools(user=request.user)}
 
 
 @router.post("/customers/transfer", response={200: dict})

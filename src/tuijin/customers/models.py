@@ -134,3 +134,33 @@ class OwnerChange(models.Model):
 
     class Meta:
         ordering = ["-at", "-id"]
+
+
+class GradeRule(models.Model):
+    """A customer grade (客户分级) defined as data: conditions over customer metrics and fields (SPEC G3).
+
+    `conditions` is a list of {"metric", "op", "value"} plus an optional "group"
+    (integer, default 0): conditions in one group must all hold (AND), and the
+    rule matches when any group holds (OR). A rule without conditions matches
+    every customer (the fallback grade). Rules are evaluated by ascending
+    `priority`; the first match gives the customer its grade (see grading.py).
+    """
+
+    code = models.SlugField(max_length=32, unique=True, verbose_name=_("等级代码"))
+    name = models.CharField(max_length=64, verbose_name=_("等级名称"))
+    name_en = models.CharField(max_length=64, blank=True, verbose_name=_("英文名称"))
+    priority = models.PositiveIntegerField(default=100, verbose_name=_("优先级"))
+    conditions = models.JSONField(default=list, blank=True, verbose_name=_("条件"))
+    is_active = models.BooleanField(default=True, verbose_name=_("启用"))
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["priority", "id"]
+        verbose_name = _("分级规则")
+        verbose_name_plural = _("分级规则")
+
+    def __str__(self) -> str:
+        from django.utils.translation import get_language
+
+        lang = get_language() or ""
+        return self.name_en if lang.startswith("en") and self.name_en else self.name

@@ -122,7 +122,15 @@ def customer_create(
             _contact_create(actor=actor, customer=customer, data=c)
         except ValidationFailed as exc:
             raise ValidationFailed({f"contacts[{i}].{k}": v for k, v in exc.errors.items()})
+    _regrade(actor, customer.pk)
     return customer
+
+
+def _regrade(actor: User, customer_id: int) -> None:
+    """Grades depend on customer fields (SPEC G3): re-grade inside the same transaction."""
+    from .grading_services import grade_recompute_for
+
+    grade_recompute_for(actor=actor, customer_ids=[customer_id])
 
 
 def _denormalize(customer: Customer) -> None:
@@ -156,6 +164,8 @@ def customer_update(*, actor: User, customer: Customer, version: int | None = No
     current.save()
     current.refresh_from_db()
     audit.record(actor=actor, obj=current, action="update", changes=changes)
+    _regrade(actor, current.pk)
+    current.refresh_from_db(fields=["grade", "grade_reasons"])
     return current
 
 

@@ -42,6 +42,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from tuijin.customers.grading_services import grading_deferred
 from tuijin.customers.models import Contact, Customer, CustomerMember, OwnerChange
 from tuijin.customers.normalize import credit_code_check_char, normalize_name
 from tuijin.customers.services import customer_create, customer_member_set, customer_update
@@ -633,7 +634,9 @@ def generate(*, reps: int = 12, customers: int = 300, months: int = 6, seed: int
     with transaction.atomic():
         if User.objects.exists():
             raise DemoError(_("数据库中已有用户，演示数据只能载入空数据库。请换用新的数据库（或删除 var/tuijin.sqlite3 后重新 migrate）再运行。"))
-        result = _generate(rng=random.Random(seed), reps=reps, customers=customers, months=months, tpl=tpl)
+        # Re-grade each customer once at the end instead of after every stage move.
+        with grading_deferred():
+            result = _generate(rng=random.Random(seed), reps=reps, customers=customers, months=months, tpl=tpl)
         _load_extensions(result, seed=seed, months=months)
     elapsed = time.perf_counter() - started
     return _summary(result, tpl=tpl, seed=seed, months=months, elapsed=elapsed)
@@ -642,7 +645,7 @@ def generate(*, reps: int = 12, customers: int = 300, months: int = 6, seed: int
 # Later capabilities add their demo data here: each module has
 # `load(*, rng: random.Random, months: int) -> dict[str, int]` (counts for the summary)
 # and runs inside the same transaction, after customers, pipeline and activities exist.
-DEMO_EXTENSIONS = ["tuijin.goals.demo", "tuijin.health.demo", "tuijin.forecasting.demo"]
+DEMO_EXTENSIONS = ["tuijin.demo.key_accounts", "tuijin.goals.demo", "tuijin.health.demo", "tuijin.forecasting.demo"]
 
 
 def _load_extensions(result: _Result, *, seed: int, months: int) -> None:

@@ -3,6 +3,11 @@
 Every notification has a `dedupe_key` chosen by the caller ("red-light:rep:42:2026-11-27"):
 the unique constraints make a rerun of a job, or two workers running the same
 job, produce the same rows instead of duplicates.
+
+Outbox rows move pending → sending (claimed by one worker, with a lease) → sent,
+or back to pending with a later `next_attempt_at` after a failure, or to failed
+after the last attempt. A row left in `sending` by a worker that died is claimed
+again once its lease has run out (see notify/delivery.py).
 """
 
 from __future__ import annotations
@@ -57,9 +62,28 @@ class Robot(models.Model):
     kinds = models.JSONField(default=list, blank=True, verbose_name=_("推送的通知类型"))
     max_per_minute = models.PositiveIntegerField(default=20, verbose_name=_("每分钟上限"))
     is_active = models.BooleanField(default=True, verbose_name=_("启用"))
+    created_at = models.DateTimeField(auto_now_add=True, null=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        verbose_name = _("群机器人")
+        verbose_name_plural = _("群机器人")
 
     def __str__(self) -> str:
         return self.name
+
+
+class RobotSend(models.Model):
+    """One request made to a robot's webhook: the sliding window behind `max_per_minute`.
+
+    Rows older than an hour are pruned by the periodic sweep.
+    """
+
+    robot = models.ForeignKey(Robot, on_delete=models.CASCADE, related_name="sends")
+    at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["robot", "at"])]
 
 
 class OutboxMessage(models.Model):
@@ -71,12 +95,17 @@ class OutboxMessage(models.Model):
 
     class Status(models.TextChoices):
         PENDING = "pending", _("待发送")
+        SENDING = "sending", _("发送中")
         SENT = "sent", _("已发送")
         FAILED = "failed", _("失败")
 
     channel = models.CharField(max_length=8, choices=Channel.choices)
     robot = models.ForeignKey(Robot, null=True, blank=True, on_delete=models.CASCADE, related_name="outbox")
     to_email = models.EmailField(blank=True)
+    # The addressee of an e-mail: its language and, for admins, who it was for.
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
     kind = models.CharField(max_length=64)
     subject = models.CharField(max_length=200)
     body = models.TextField(blank=True)
@@ -86,8 +115,18 @@ class OutboxMessage(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(db_index=True)
     last_error = models.TextField(blank=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    # Set while a worker holds the row (status "sending"); another worker may take it over after this time.
+    lease_until = models.DateTimeField(null=True, blank=True)
+    claim_token = models.CharField(max_length=32, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["id"]
+        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+        verbose_name = _("待发消息")
+        verbose_name_plural = _("待发消息")
+
+    def __str__(self) -> str:
+        return self.subject

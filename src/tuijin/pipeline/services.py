@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 
 from tuijin.core import audit
 from tuijin.core.errors import Forbidden, StaleVersion, ValidationFailed
+from tuijin.customers.grading_services import grade_recompute_for
 from tuijin.customers.models import Customer, CustomerMember, OwnerChange
 from tuijin.customers.selectors import customer_can_transfer, customer_can_write
 from tuijin.org.models import User
@@ -171,6 +172,7 @@ def opportunity_create(
         actor=actor, obj=opp, action="create",
         changes=audit.diff({}, {**audit.snapshot(opp, OPP_FIELDS), "products": sorted(p.pk for p in products)}),
     )
+    grade_recompute_for(actor=actor, customer_ids=[customer.pk])  # open pipeline is a grading metric
     return opp
 
 
@@ -208,6 +210,8 @@ def opportunity_update(*, actor: User, opportunity: Opportunity, version: int | 
         current.products.set(products)
     current.refresh_from_db()
     audit.record(actor=actor, obj=current, action="update", changes=changes)
+    if "amount" in changes or "products" in changes:
+        grade_recompute_for(actor=actor, customer_ids=[current.customer_id])
     return current
 
 
@@ -235,6 +239,7 @@ def opportunity_move_stage(
     if stage.pk == current.stage_id:
         return current
     before = audit.snapshot(current, OPP_FIELDS)
+    was_closed = current.closed_at is not None
     now = timezone.now()
     current.stage = stage
     current.probability = stage.probability
@@ -256,6 +261,9 @@ def opportunity_move_stage(
                 status=Customer.Status.ACTIVE, version=F("version") + 1, updated_at=now)
             audit.record(actor=actor, obj=customer, action="update",
                          changes={"status": [Customer.Status.LEAD.value, Customer.Status.ACTIVE.value]})
+    if was_closed or stage.kind != Stage.Kind.OPEN:
+        # Winning, losing or reopening changes LTV, deal counts and open pipeline: re-grade (SPEC G3).
+        grade_recompute_for(actor=actor, customer_ids=[current.customer_id])
     return current
 
 

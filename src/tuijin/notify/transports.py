@@ -1,0 +1,236 @@
+"""Sending one outbox message: e-mail through Django's mail backend, chat robots through their webhooks.
+
+The robot formats follow the platforms' documentation for custom group robots:
+
+- WeCom (企业微信) group robot: POST {"msgtype": "markdown", "markdown": {"content": ...}} to
+  https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=KEY; success is {"errcode": 0}.
+- DingTalk (钉钉) custom robot with 加签: sign = urlencode(base64(HmacSHA256(key=secret,
+  msg=f"{timestamp_ms}\\n{secret}"))), appended as &timestamp=...&sign=... to
+  https://oapi.dingtalk.com/robot/send?access_token=TOKEN; body {"msgtype": "markdown", "markdown":
+  {"title", "text"}}; success is {"errcode": 0}.
+- Feishu (飞书) custom bot with 签名校验: sign = base64(HmacSHA256(key=f"{timestamp_s}\\n{secret}",
+  msg=b"")), sent as body fields "timestamp" and "sign" next to {"msg_type": "post", "content": ...};
+  POST to https://open.feishu.cn/open-apis/bot/v2/hook/TOKEN; success is {"code": 0}.
+
+Every failure raises `SendFailure` saying whether to retry later, to wait for the platform's rate
+limit, or to give up at once because the configuration is wrong (bad key, signature, keyword, IP).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import http.client
+import json
+import logging
+import smtplib
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.mail import EmailMessage
+from django.utils import translation
+from django.utils.translation import gettext as _
+
+from . import conf
+from .models import OutboxMessage, Robot
+
+logger = logging.getLogger(__name__)
+
+RETRY, CONFIG, RATE_LIMITED = "retry", "config", "rate_limited"
+
+
+class SendFailure(Exception):
+    """A send that did not go through; `kind` decides what the outbox does next."""
+
+    def __init__(self, message: str, *, kind: str = RETRY, retry_after: int | None = None):
+        super().__init__(message)
+        self.kind = kind
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class PlatformRules:
+    """How a platform answers: which field carries the code, and which codes mean what."""
+
+    code_field: str
+    rate_limited: frozenset[int]
+    bad_config: frozenset[int]
+    # How long the platform blocks a robot that went over its limit.
+    rate_limit_wait: int
+    max_per_minute: int
+
+
+RULES = {
+    # 45009: api freq out of limit; 93000: invalid webhook url (wrong key); 40008/40058/44004: bad message.
+    Robot.Platform.WECOM: PlatformRules("errcode", frozenset({45009}), frozenset({93000, 40008, 40058, 44004}),
+                                        60, 20),
+    # 130101 / 410100: send too fast (DingTalk then blocks the robot for 10 minutes);
+    # 310000: signature, keyword or IP check failed; 300001 / 400101 / 400106: no such token or robot;
+    # 400102: robot disabled; 400013: group dissolved; 400105: unsupported message type.
+    Robot.Platform.DINGTALK: PlatformRules(
+        "errcode", frozenset({130101, 410100}),
+        frozenset({310000, 300001, 400013, 400101, 400102, 400105, 400106}), 600, 20,
+    ),
+    # 11232 / 99991400: frequency limited; 19021: sign match fail or timestamp older than 1 hour;
+    # 19022: IP not allowed; 19024: key words not found; 9499: bad request.
+    Robot.Platform.FEISHU: PlatformRules("code", frozenset({11232, 99991400}), frozenset({19021, 19022, 19024, 9499}),
+                                         60, 100),
+}
+
+# Platform limits on message size (bytes); longer bodies are cut with an ellipsis.
+MAX_CONTENT_BYTES = {Robot.Platform.WECOM: 4000, Robot.Platform.DINGTALK: 18000, Robot.Platform.FEISHU: 18000}
+
+
+def absolute_link(link: str) -> str:
+    if not link:
+        return ""
+    if link.startswith(("http://", "https://")):
+        return link
+    return conf.base_url() + (link if link.startswith("/") else "/" + link)
+
+
+def truncate_bytes(text: str, limit: int) -> str:
+    raw = text.encode("utf-8")
+    if len(raw) <= limit:
+        return text
+    return raw[: max(limit - 3, 0)].decode("utf-8", errors="ignore") + "…"
+
+
+# -- signatures -------------------------------------------------------------------------------
+
+def dingtalk_sign(secret: str, timestamp_ms: int) -> str:
+    """base64(HmacSHA256(key=secret, msg="timestamp\\nsecret")); the caller URL-encodes it."""
+    string_to_sign = f"{timestamp_ms}\n{secret}".encode()
+    digest = hmac.new(secret.encode(), string_to_sign, hashlib.sha256).digest()
+    return base64.b64encode(digest).decode()
+
+
+def feishu_sign(secret: str, timestamp_s: int) -> str:
+    """base64(HmacSHA256(key="timestamp\\nsecret", msg=b"")) — Feishu uses the string as the key."""
+    key = f"{timestamp_s}\n{secret}".encode()
+    digest = hmac.new(key, b"", hashlib.sha256).digest()
+    return base64.b64encode(digest).decode()
+
+
+# -- payloads ---------------------------------------------------------------------------------
+
+def robot_request(robot: Robot, *, title: str, body: str, link: str, now: float | None = None) -> tuple[str, dict]:
+    """(url, json body) for one message to `robot`, signed with its secret when it has one."""
+    now = time.time() if now is None else now
+    url = absolute_link(link)
+    limit = MAX_CONTENT_BYTES[robot.platform]
+    more = _("查看详情")
+    if robot.platform == Robot.Platform.WECOM:
+        text = f"**{title}**\n{body}".strip()
+        text = truncate_bytes(text, limit - 600) + (f"\n[{more}]({url})" if url else "")
+        return robot.webhook_url, {"msgtype": "markdown", "markdown": {"content": text}}
+    if robot.platform == Robot.Platform.DINGTALK:
+        text = f"### {title}\n\n{body}".strip()
+        text = truncate_bytes(text, limit - 600) + (f"\n\n[{more}]({url})" if url else "")
+        target = robot.webhook_url
+        if robot.secret:
+            ts = int(now * 1000)
+            sign = urllib.parse.quote_plus(dingtalk_sign(robot.secret, ts))
+            target += ("&" if "?" in target else "?") + f"timestamp={ts}&sign={sign}"
+        return target, {"msgtype": "markdown", "markdown": {"title": title[:100], "text": text}}
+    if robot.platform == Robot.Platform.FEISHU:
+        lines = [[{"tag": "text", "text": truncate_bytes(body, limit - 1000)}]] if body else []
+        if url:
+            lines.append([{"tag": "a", "text": more, "href": url}])
+        payload: dict = {
+            "msg_type": "post",
+            "content": {"post": {"zh_cn": {"title": title, "content": lines}}},
+        }
+        if robot.secret:
+            ts = int(now)
+            payload = {"timestamp": str(ts), "sign": feishu_sign(robot.secret, ts), **payload}
+        return robot.webhook_url, payload
+    raise SendFailure(f"unknown platform {robot.platform!r}", kind=CONFIG)
+
+
+# -- sending ----------------------------------------------------------------------------------
+
+def _post_json(url: str, payload: dict) -> tuple[int, bytes]:
+    data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    req = urllib.request.Request(
+        url, data=data, method="POST", headers={"Content-Type": "application/json; charset=utf-8"}
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=conf.http_timeout()) as resp:  # noqa: S310 (admin-set URL)
+            return resp.status, resp.read(65536)
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read(65536) if exc.fp else b""
+    except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise SendFailure(f"network error: {reason}", kind=RETRY)
+
+
+def send_robot(robot: Robot, message: OutboxMessage) -> None:
+    rules = RULES.get(robot.platform)
+    if rules is None:
+        raise SendFailure(f"unknown platform {robot.platform!r}", kind=CONFIG)
+    # Group robots speak the deployment's language; there is no single reader.
+    with translation.override(settings.LANGUAGE_CODE):
+        url, payload = robot_request(robot, title=message.subject, body=message.body, link=message.link)
+    status, raw = _post_json(url, payload)
+    text = raw.decode("utf-8", errors="replace")[:500]
+    if status == 429:
+        raise SendFailure(f"HTTP 429 {text}", kind=RATE_LIMITED, retry_after=rules.rate_limit_wait)
+    if status in (400, 401, 403, 404, 405):
+        raise SendFailure(f"HTTP {status} {text}", kind=CONFIG)
+    if status >= 300:
+        raise SendFailure(f"HTTP {status} {text}", kind=RETRY)
+    try:
+        answer = json.loads(raw or b"{}")
+    except ValueError:
+        raise SendFailure(f"unreadable answer: {text}", kind=RETRY)
+    code = answer.get(rules.code_field, answer.get("StatusCode", 0)) if isinstance(answer, dict) else None
+    try:
+        code = int(code)
+    except (TypeError, ValueError):
+        raise SendFailure(f"unreadable answer: {text}", kind=RETRY)
+    if code == 0:
+        return
+    msg = f"{rules.code_field} {code}: {answer.get('errmsg') or answer.get('msg') or ''}".strip()
+    if code in rules.rate_limited:
+        raise SendFailure(msg, kind=RATE_LIMITED, retry_after=rules.rate_limit_wait)
+    if code in rules.bad_config:
+        raise SendFailure(msg, kind=CONFIG)
+    raise SendFailure(msg, kind=RETRY)
+
+
+def send_email(message: OutboxMessage) -> None:
+    language = getattr(message.recipient, "language", "") or settings.LANGUAGE_CODE
+    with translation.override(language):
+        url = absolute_link(message.link)
+        body = message.body
+        if url:
+            body = f"{body}\n\n{_('查看详情')}: {url}".strip()
+        body += "\n\n-- \n" + _("推进 · 此邮件由系统自动发送")
+    email = EmailMessage(subject=message.subject, body=body, from_email=settings.DEFAULT_FROM_EMAIL,
+                         to=[message.to_email])
+    try:
+        email.send(fail_silently=False)
+    except smtplib.SMTPRecipientsRefused as exc:
+        raise SendFailure(f"recipient refused: {exc}", kind=CONFIG)
+    except (smtplib.SMTPException, OSError) as exc:
+        raise SendFailure(f"mail error: {exc}", kind=RETRY)
+
+
+def send(message: OutboxMessage) -> None:
+    """Deliver one message or raise SendFailure."""
+    if message.channel == OutboxMessage.Channel.EMAIL:
+        if not message.to_email:
+            raise SendFailure("no e-mail address", kind=CONFIG)
+        send_email(message)
+    elif message.channel == OutboxMessage.Channel.ROBOT:
+        if message.robot is None:
+            raise SendFailure("robot deleted", kind=CONFIG)
+        send_robot(message.robot, message)
+    else:
+        raise SendFailure(f"unknown channel {message.channel!r}", kind=CONFIG)

@@ -1,0 +1,1 @@
+"""Tests of tuijin.notify: notify(), delivery to e-mail and robots, inbox, robots admin, scheduler, faults."""
