@@ -51,7 +51,7 @@ run: deps system-deps
 	TUIJIN_DEMO=1 PORT=$(PORT) $(TUIJIN) run
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/ruff check src tests bench
 
 test: deps chromium lint
 	@echo "== pytest on SQLite =="

@@ -84,6 +84,17 @@ def _run(args: list[str]) -> int:
     return max((p.returncode or 0) for p in procs)
 
 
+def _bench(args: list[str]) -> int:
+    """`tuijin bench ...` = `python -m bench ...` from the checkout (the harness is not packaged)."""
+    from pathlib import Path
+
+    checkout = Path(__file__).resolve().parent.parent.parent
+    if not (checkout / "bench" / "__main__.py").exists():
+        print("tuijin bench runs from a source checkout (bench/ not found)", file=sys.stderr)
+        return 2
+    return subprocess.call([sys.executable, "-m", "bench", *args], cwd=checkout)
+
+
 def _audit(args: list[str]) -> int:
     if not args or args[0] != "verify":
         print("usage: tuijin audit verify", file=sys.stderr)
@@ -96,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] in {"-h", "--help", "help"}:
         print(__doc__)
         print("commands: serve | worker [--no-periodic] | run | demo [--reps N --customers N --months N --seed N] | "
-              "audit verify | template apply CODE | <django command>")
+              "audit verify | template apply CODE | bench [--scale S ...] | <django command>")
         return 0
     command, rest = argv[0], argv[1:]
     if command == "serve":
@@ -107,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
         return _run(rest)
     if command == "audit":
         return _audit(rest)
+    if command == "bench":
+        return _bench(rest)
     if command == "template":
         if rest[:1] != ["apply"] or len(rest) < 2:
             print("usage: tuijin template apply CODE", file=sys.stderr)
