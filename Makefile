@@ -44,7 +44,7 @@ run: deps system-deps
 	TUIJIN_DEMO=1 $(TUIJIN) demo --if-empty
 	@echo ""
 	@echo "Tuijin is starting on http://127.0.0.1:$(PORT)/  (web + worker; Ctrl-C stops both)"
-	@echo "Demo logins (password: \$${TUIJIN_DEMO_PASSWORD:-tuijin-demo}):"
+	@echo "Demo logins (password: $${TUIJIN_DEMO_PASSWORD:-tuijin-demo}):"
 	@echo "  admin · director · manager.east (rep.east1, rep.east2) · rep.east1 · rep.east2"
 	@echo "  manager.south (rep.south1) · rep.south1 · finance · legal · presales · delivery"
 	@echo ""
