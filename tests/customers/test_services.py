@@ -235,3 +235,74 @@ def test_contact_on_a_read_only_customer_is_forbidden(world):
     customer_member_set(actor=world.users["rep.east1"], customer=c, user=world.users["rep.east2"], access="read")
     with pytest.raises(Forbidden):
         contact_create(actor=world.users["rep.east2"], customer=c, name="新联系人")
+
+
+# --- owner rule (pages, API and import all go through customer_create) -------------------------------
+
+
+@pytest.mark.parametrize(
+    "actor, owner, allowed",
+    [
+        ("rep.east1", "rep.east2", False),  # a rep assigns only themselves
+        ("manager.east", "rep.east2", True),  # a manager assigns within the team
+        ("manager.east", "rep.south1", False),  # ... but not another region's rep
+        ("director", "rep.south1", True),  # company-wide roles assign anyone
+        ("admin", "manager.east", True),
+    ],
+)
+def test_owner_must_be_one_the_actor_may_assign(org, actor, owner, allowed):
+    kwargs = {"actor": org.users[actor], "owner": org.users[owner], "name": "指定负责人医院"}
+    if allowed:
+        assert customer_create(**kwargs).owner == org.users[owner]
+        return
+    n_events = AuditEvent.objects.count()
+    with pytest.raises(ValidationFailed) as exc:
+        customer_create(**kwargs)
+    assert set(exc.value.errors) == {"owner"}
+    assert not Customer.objects.exists() and AuditEvent.objects.count() == n_events
+
+
+def test_deactivated_owner_is_refused_even_for_the_admin(org):
+    rep = org.users["rep.east2"]
+    rep.is_active = False
+    rep.save(update_fields=["is_active"])
+    with pytest.raises(ValidationFailed) as exc:
+        customer_create(actor=org.users["admin"], owner=rep, name="停用负责人医院")
+    assert set(exc.value.errors) == {"owner"}
+    assert not Customer.objects.exists()
+
+
+# --- duplicate check over every number of the new record ---------------------------------------------
+
+
+def test_new_contact_landline_equal_to_an_existing_mobile_is_a_duplicate(org):
+    customer_create(actor=org.users["rep.east1"], name="甲医院", contacts=[{"name": "李", "mobile": "13912345678"}])
+    with pytest.raises(DuplicateFound) as exc:
+        customer_create(actor=org.users["rep.south1"], name="乙医院",
+                        contacts=[{"name": "王", "phone": "+86 139-1234-5678"}])
+    assert "phone" in exc.value.errors and "13912345678" not in str(exc.value)
+    assert list(Customer.objects.values_list("name", flat=True)) == ["甲医院"]
+
+
+def test_new_contact_mobile_equal_to_an_existing_customer_phone_or_contact_is_a_duplicate(org):
+    customer_create(actor=org.users["rep.east1"], name="甲医院", phone="021-64370045",
+                    contacts=[{"name": "李", "phone": "0571 8888 1234"}])
+    for contact in ({"name": "王", "phone": "(021) 6437 0045"}, {"name": "赵", "mobile": "13800000000",
+                                                                  "phone": "0571-88881234"}):
+        with pytest.raises(DuplicateFound):
+            customer_create(actor=org.users["rep.south1"], name="乙医院", contacts=[contact])
+    # Different numbers are not duplicates.
+    customer_create(actor=org.users["rep.south1"], name="乙医院",
+                    contacts=[{"name": "王", "mobile": "13800000000", "phone": "021-64370046"}])
+    assert Customer.objects.count() == 2
+
+
+def test_duplicates_find_checks_every_number_given(org):
+    from tuijin.customers.selectors import duplicates_find
+
+    a = customer_create(actor=org.users["rep.east1"], name="甲医院", contacts=[{"name": "李", "mobile": "13912345678"}])
+    b = customer_create(actor=org.users["rep.east2"], name="乙医院", phone="021-64370045")
+    found = duplicates_find(name="丙医院", phones=["+86 139 1234 5678", "021 6437 0045", "12"])
+    assert sorted(m["id"] for m in found) == sorted([a.pk, b.pk])
+    assert all(m["matched"] == ["phone"] for m in found)
+    assert duplicates_find(name="丙医院", phones=["13900000000"]) == []

@@ -208,3 +208,29 @@ def test_bad_arguments(db, kwargs):
     with pytest.raises(DemoError):
         generate(**{**SMALL, **kwargs})
     assert not User.objects.exists()
+
+
+def test_summary_labels_every_extension_count_in_the_active_language(db, monkeypatch):
+    from django.utils import translation
+
+    from tuijin.demo import generate as module
+
+    seen = {}
+    real_summary = module._summary
+
+    def spy(result, **kwargs):
+        seen.update(result.extra_counts)
+        return real_summary(result, **kwargs)
+
+    monkeypatch.setattr(module, "_summary", spy)
+    with translation.override("zh-hans"):
+        summary = generate(**SMALL)
+    # Every count an extension reports has a label, and the summary shows labels, not the raw keys.
+    assert seen and set(seen) <= set(module.EXTENSION_LABELS)
+    for key in seen:
+        assert key not in summary
+    assert f"大客户复购商机 {seen['key-account reorders']}" in summary and "销售日报" in summary
+    assert "用户名" in summary and re.search(r"rep\.east1 +销售 ", summary)
+    with translation.override("en"):
+        labels = {str(label) for label in module.EXTENSION_LABELS.values()}
+    assert "key-account reorders" in labels and "daily reports" in labels

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db
 
 def test_demo_goals(db):
     summary = generate(reps=8, customers=120, months=6, seed=7)
-    assert "goal targets" in summary
+    assert "分解目标值" in summary  # EXTENSION_LABELS["goal targets"]
     kr = KeyResult.objects.filter(metric__key="signed_revenue").order_by("-objective__period__start").first()
     reps = set(User.objects.filter(role="rep", is_active=True).values_list("pk", flat=True))
     assert reps <= set(Target.objects.filter(key_result=kr).values_list("user_id", flat=True))

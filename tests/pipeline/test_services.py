@@ -291,3 +291,31 @@ def test_template_apply_is_idempotent(org):
     assert again.stages.count() == 7
     with pytest.raises(ValidationFailed):
         industry_template_apply(actor=None, code="no_such_template")
+
+
+def test_transfer_to_a_deactivated_user_names_the_field_and_changes_nothing(world):
+    c = world.customers["rep.east1"]
+    target = world.users["rep.east2"]
+    target.is_active = False
+    target.save(update_fields=["is_active"])
+    n_events = AuditEvent.objects.count()
+    with pytest.raises(ValidationFailed) as exc:
+        customer_transfer(actor=world.users["manager.east"], customers=[c], to_user=target)
+    assert set(exc.value.errors) == {"to_user"}
+    assert fresh(c).owner == world.users["rep.east1"]
+    assert not OwnerChange.objects.exists() and AuditEvent.objects.count() == n_events
+
+
+@pytest.mark.parametrize("actor, owner, allowed", [
+    ("rep.east1", "rep.east2", False), ("manager.east", "rep.east2", True), ("manager.east", "rep.south1", False),
+])
+def test_opportunity_owner_must_be_one_the_actor_may_assign(world, actor, owner, allowed):
+    kwargs = {"actor": world.users[actor], "customer": world.customers["rep.east1"], "owner": world.users[owner],
+              "name": "指定负责人商机", "amount": "1000"}
+    if allowed:
+        assert opportunity_create(**kwargs).owner == world.users[owner]
+        return
+    with pytest.raises(ValidationFailed) as exc:
+        opportunity_create(**kwargs)
+    assert set(exc.value.errors) == {"owner"}
+    assert not Opportunity.objects.filter(name="指定负责人商机").exists()

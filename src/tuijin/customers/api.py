@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from contextlib import contextmanager
 
 from django.shortcuts import get_object_or_404
 from ninja import Query, Router, Schema
@@ -11,7 +12,6 @@ from tuijin.core.apiutils import HistoryOut, history_out, paginate
 from tuijin.core.audit import history_for
 from tuijin.core.errors import Forbidden, ValidationFailed
 from tuijin.org.models import User
-from tuijin.org.selectors import user_list
 
 from . import selectors, services
 
@@ -196,12 +196,22 @@ class GradePoolsOut(Schema):
 
 
 def _owner_for(request, owner_id: int | None) -> User:
+    """The user behind `owner_id`; whether the caller may assign them is the service's rule (owner_check)."""
     if owner_id is None:
         return request.user
-    try:
-        return user_list(user=request.user).get(pk=owner_id)
-    except User.DoesNotExist:
+    owner = User.objects.filter(pk=owner_id).first()
+    if owner is None:
         raise ValidationFailed({"owner_id": "不可选择该负责人 / you cannot assign this owner"})
+    return owner
+
+
+@contextmanager
+def body_fields(**names: str):
+    """Services name model fields (`owner`); the API reports the body field the client sent (`owner_id`)."""
+    try:
+        yield
+    except ValidationFailed as exc:
+        raise ValidationFailed({names.get(k, k): v for k, v in exc.errors.items()}) from exc
 
 
 @router.get("/customers", response=CustomerPage)
@@ -217,9 +227,10 @@ def customer_create(request, payload: CustomerIn):
     owner = _owner_for(request, data.pop("owner_id"))
     contacts = data.pop("contacts")
     allow = data.pop("allow_duplicate")
-    customer = services.customer_create(
-        actor=request.user, owner=owner, allow_duplicate=allow, contacts=contacts, **data
-    )
+    with body_fields(owner="owner_id"):
+        customer = services.customer_create(
+            actor=request.user, owner=owner, allow_duplicate=allow, contacts=contacts, **data
+        )
     return selectors.customer_get(user=request.user, pk=customer.pk)
 
 
@@ -242,11 +253,15 @@ def customer_transfer(request, payload: TransferIn):
     from tuijin.pipeline.services import customer_transfer as transfer
 
     customers = [selectors.customer_get(user=request.user, pk=pk) for pk in payload.customer_ids]
-    to_user = get_object_or_404(User, pk=payload.to_user_id, is_active=True)
-    moved = transfer(
-        actor=request.user, customers=customers, to_user=to_user, keep_old_owner=payload.keep_old_owner,
-        old_owner_access=payload.old_owner_access, reason=payload.reason,
-    )
+    # An unknown or inactive target is bad input (422 naming the field), not a missing resource.
+    to_user = User.objects.filter(pk=payload.to_user_id).first()
+    if to_user is None:
+        raise ValidationFailed({"to_user_id": "用户不存在 / unknown user"})
+    with body_fields(to_user="to_user_id"):
+        moved = transfer(
+            actor=request.user, customers=customers, to_user=to_user, keep_old_owner=payload.keep_old_owner,
+            old_owner_access=payload.old_owner_access, reason=payload.reason,
+        )
     return {"transferred": moved}
 
 

@@ -144,20 +144,27 @@ def contact_get(*, user: User, pk) -> Contact:
         raise NotFound("contact")
 
 
-def duplicates_find(*, name: str = "", phone: str = "", credit_code: str = "", exclude_id=None) -> list[dict]:
+def duplicates_find(
+    *, name: str = "", phone: str = "", credit_code: str = "", phones=(), exclude_id=None,
+) -> list[dict]:
     """Duplicate candidates across all customers (leads included), whoever owns them.
+
+    `phones` are the record's other numbers (its contacts' mobiles and landlines): every number,
+    normalized, is compared with customers' phones and contacts' stored numbers, so a new contact
+    whose landline equals an existing contact's mobile is a duplicate too. (A contact stores one
+    number, its mobile or else its landline, in Contact.phone_normalized.)
 
     Returns only what is safe to show to anybody: the matched field, the
     customer's name and the owner's display name — never contacts or notes.
     """
     cond = Q()
     norm = normalize_name(name) if name else ""
-    digits = normalize_phone(phone) if phone else ""
+    numbers = sorted({d for p in (phone, *phones) if p and len(d := normalize_phone(p)) >= 7})
     code = normalize_credit_code(credit_code) if credit_code else ""
     if norm:
         cond |= Q(name_normalized=norm)
-    if len(digits) >= 7:
-        cond |= Q(phone_normalized=digits) | Q(contacts__phone_normalized=digits)
+    if numbers:
+        cond |= Q(phone_normalized__in=numbers) | Q(contacts__phone_normalized__in=numbers)
     if code:
         cond |= Q(credit_code=code)
     if not cond:
@@ -172,7 +179,7 @@ def duplicates_find(*, name: str = "", phone: str = "", credit_code: str = "", e
             fields.append("name")
         if code and c.credit_code == code:
             fields.append("credit_code")
-        if digits and (c.phone_normalized == digits or not fields):
+        if numbers and (c.phone_normalized in numbers or not fields):
             fields.append("phone")
         out.append({"id": c.pk, "name": c.name, "owner": c.owner.label, "matched": fields})
     return out

@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 from tuijin.core import audit
 from tuijin.core.errors import Forbidden, StaleVersion, ValidationFailed
 from tuijin.org.models import User
+from tuijin.org.selectors import visible_owner_ids
 
 from .models import Contact, Customer, CustomerMember
 from .normalize import credit_code_is_valid, normalize_credit_code, normalize_name, normalize_phone
@@ -93,6 +94,16 @@ def _can_create(actor: User) -> bool:
     return actor.is_superuser or actor.role in User.SALES_ROLES or actor.role == User.Role.ADMIN
 
 
+def owner_check(*, actor: User, owner: User, field: str = "owner") -> None:
+    """The owner must be active and one the actor may assign: someone in their visible owners
+    (self, a manager's team) unless the actor sees everyone. Pages, API and import all pass here."""
+    if not owner.is_active:
+        raise ValidationFailed({field: _("负责人已停用")})
+    ids = visible_owner_ids(actor)
+    if ids is not None and owner.pk not in ids:
+        raise ValidationFailed({field: _("不可选择该负责人：只能指定你自己或你团队中的人员")})
+
+
 @transaction.atomic
 def customer_create(
     *, actor: User, owner: User | None = None, allow_duplicate: bool = False, contacts: list[dict] | None = None,
@@ -102,11 +113,11 @@ def customer_create(
         raise Forbidden(_("你的角色不能创建客户"))
     clean = validate_customer_data(data)
     owner = owner or actor
-    if not owner.is_active:
-        raise ValidationFailed({"owner": _("负责人已停用")})
+    owner_check(actor=actor, owner=owner)
     if not allow_duplicate:
         matches = duplicates_find(
-            name=clean["name"], phone=clean.get("phone", ""), credit_code=clean.get("credit_code", "")
+            name=clean["name"], phone=clean.get("phone", ""), credit_code=clean.get("credit_code", ""),
+            phones=[str(c.get(k) or "") for c in contacts or [] for k in ("mobile", "phone")],
         )
         if matches:
             raise DuplicateFound(matches)
@@ -138,14 +149,33 @@ def _denormalize(customer: Customer) -> None:
     customer.phone_normalized = normalize_phone(customer.phone)
 
 
+def _denormalize_contact(contact: Contact) -> None:
+    # One stored number per contact for search and the duplicate check: the mobile, else the landline.
+    contact.phone_normalized = normalize_phone(contact.mobile or contact.phone)
+
+
+def _lock_version(model, pk, version: int | None):
+    """Lock the row first, then compare versions: of two writers holding the same version exactly one wins."""
+    current = model.objects.select_for_update().get(pk=pk)
+    if version is not None and current.version != version:
+        raise StaleVersion(current.version)
+    return current
+
+
+def _save_version(*, actor: User, current, changes: dict) -> None:
+    """Save a changed versioned row with the version bumped in SQL, and record its update event."""
+    current.version = F("version") + 1
+    current.save()
+    current.refresh_from_db()
+    audit.record(actor=actor, obj=current, action="update", changes=changes)
+
+
 @transaction.atomic
 def customer_update(*, actor: User, customer: Customer, version: int | None = None, **data) -> Customer:
     if not customer_can_write(user=actor, customer=customer):
         raise Forbidden(_("你对该客户只有只读权限"))
     clean = validate_customer_data(data, partial=True)
-    current = Customer.objects.select_for_update().get(pk=customer.pk)
-    if version is not None and current.version != version:
-        raise StaleVersion(current.version)
+    current = _lock_version(Customer, customer.pk, version)
     if "name" in clean or "phone" in clean or "credit_code" in clean:
         matches = duplicates_find(
             name=clean.get("name", ""), phone=clean.get("phone", ""),
@@ -160,10 +190,7 @@ def customer_update(*, actor: User, customer: Customer, version: int | None = No
     changes = audit.diff(before, audit.snapshot(current, CUSTOMER_AUDIT_FIELDS))
     if not changes:
         return current
-    current.version = F("version") + 1
-    current.save()
-    current.refresh_from_db()
-    audit.record(actor=actor, obj=current, action="update", changes=changes)
+    _save_version(actor=actor, current=current, changes=changes)
     _regrade(actor, current.pk)
     current.refresh_from_db(fields=["grade", "grade_reasons"])
     return current
@@ -207,7 +234,7 @@ def validate_contact_data(data: dict, *, partial: bool = False) -> dict:
 def _contact_create(*, actor: User, customer: Customer, data: dict) -> Contact:
     clean = validate_contact_data(data)
     contact = Contact(customer=customer, **clean)
-    contact.phone_normalized = normalize_phone(contact.mobile or contact.phone)
+    _denormalize_contact(contact)
     contact.save()
     audit.record(
         actor=actor, obj=contact, action="create",
@@ -228,20 +255,15 @@ def contact_update(*, actor: User, contact: Contact, version: int | None = None,
     if not customer_can_write(user=actor, customer=contact.customer):
         raise Forbidden(_("你对该客户只有只读权限"))
     clean = validate_contact_data(data, partial=True)
-    current = Contact.objects.select_for_update().get(pk=contact.pk)
-    if version is not None and current.version != version:
-        raise StaleVersion(current.version)
+    current = _lock_version(Contact, contact.pk, version)
     before = audit.snapshot(current, CONTACT_FIELDS)
     for k, v in clean.items():
         setattr(current, k, v)
-    current.phone_normalized = normalize_phone(current.mobile or current.phone)
+    _denormalize_contact(current)
     changes = audit.diff(before, audit.snapshot(current, CONTACT_FIELDS))
     if not changes:
         return current
-    current.version = F("version") + 1
-    current.save()
-    current.refresh_from_db()
-    audit.record(actor=actor, obj=current, action="update", changes=changes)
+    _save_version(actor=actor, current=current, changes=changes)
     return current
 
 

@@ -35,12 +35,14 @@ import importlib
 import importlib.util
 import random
 import time
+import unicodedata
 from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext_lazy
 
 from tuijin.customers.grading_services import grading_deferred
 from tuijin.customers.models import Contact, Customer, CustomerMember, OwnerChange
@@ -648,6 +650,26 @@ def generate(*, reps: int = 12, customers: int = 300, months: int = 6, seed: int
 DEMO_EXTENSIONS = ["tuijin.demo.key_accounts", "tuijin.goals.demo", "tuijin.health.demo", "tuijin.forecasting.demo"]
 
 
+# Summary labels for the extensions' count keys (the keys stay plain identifiers for code and tests).
+# "demo" context: the same words elsewhere in the catalogue are headings, not counts.
+EXTENSION_LABELS = {
+    "key-account reorders": pgettext_lazy("demo", "大客户复购商机"),
+    "goal objectives": pgettext_lazy("demo", "目标"),
+    "key results": pgettext_lazy("demo", "关键结果"),
+    "goal targets": pgettext_lazy("demo", "分解目标值"),
+    "goal reports": pgettext_lazy("demo", "目标偏差报告"),
+    "graded customers": pgettext_lazy("demo", "已评级客户"),
+    "weekly alignments": pgettext_lazy("demo", "周目标对齐"),
+    "blockers": pgettext_lazy("demo", "待协调事项"),
+    "red lights": pgettext_lazy("demo", "红灯"),
+    "yellow lights": pgettext_lazy("demo", "黄灯"),
+    "daily_reports": pgettext_lazy("demo", "销售日报"),
+    "forecast_lines": pgettext_lazy("demo", "预测行"),
+    "daily_reports_today": pgettext_lazy("demo", "今日已交日报"),
+    "forecast_corrections": pgettext_lazy("demo", "数据修正申请"),
+}
+
+
 def _load_extensions(result: _Result, *, seed: int, months: int) -> None:
     for i, path in enumerate(DEMO_EXTENSIONS, start=1):
         if importlib.util.find_spec(path) is None:
@@ -863,13 +885,21 @@ def _summary(result: _Result, *, tpl: dict, seed: int, months: int, elapsed: flo
             "template": tpl["name"], "seed": seed, "months": months, "seconds": elapsed},
         _("用户 %(users)s · 客户 %(customers)s · 联系人 %(contacts)s · 商机 %(opportunities)s · 跟进记录 %(activities)s")
         % c,
-        *([" · ".join(f"{k} {v}" for k, v in result.extra_counts.items())] if result.extra_counts else []),
+        *([" · ".join(f"{EXTENSION_LABELS.get(k, k)} {v}" for k, v in result.extra_counts.items())]
+          if result.extra_counts else []),
         _("长期未推进商机（红灯）的销售：%(names)s") % {"names": ", ".join(result.quiet)},
         "",
         _("演示账号："),
-        f"  {'username':<16} {'role':<10} name",
+        f"  {_pad(_('用户名'), 16)} {_pad(_('角色'), 14)} {_('姓名')}",
     ]
     for u in result.users:
-        lines.append(f"  {u.username:<16} {u.role:<10} {u.display_name}")
+        lines.append(f"  {_pad(u.username, 16)} {_pad(u.get_role_display(), 14)} {u.display_name}")
     lines += ["", _("密码：环境变量 TUIJIN_DEMO_PASSWORD 的值（默认 tuijin-demo）")]
     return "\n".join(lines)
+
+
+def _pad(text, width: int) -> str:
+    """Left-align in a terminal column: CJK characters take two cells, so str.ljust would misalign them."""
+    text = str(text)
+    cells = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+    return text + " " * max(width - cells, 0)

@@ -17,6 +17,7 @@ from tuijin.core.errors import Forbidden, StaleVersion, ValidationFailed
 from tuijin.customers.grading_services import grade_recompute_for
 from tuijin.customers.models import Customer, CustomerMember, OwnerChange
 from tuijin.customers.selectors import customer_can_transfer, customer_can_write
+from tuijin.customers.services import owner_check
 from tuijin.org.models import User
 
 from .models import Opportunity, Pipeline, Product, ProductLine, Stage
@@ -147,6 +148,8 @@ def opportunity_create(
         raise Forbidden(_("你的角色不能创建商机"))
     if not customer_can_write(user=actor, customer=customer):
         raise Forbidden(_("你对该客户只有只读权限"))
+    owner = owner or actor
+    owner_check(actor=actor, owner=owner)
     pipeline = pipeline or (stage.pipeline if stage else Pipeline.objects.order_by("-is_default", "id").first())
     if pipeline is None:
         raise ValidationFailed({"pipeline": _("尚未配置销售流程，请先应用行业模板")})
@@ -162,7 +165,7 @@ def opportunity_create(
     products = clean.pop("products", [])
     now = timezone.now()
     opp = Opportunity.objects.create(
-        customer=customer, owner=owner or actor, pipeline=pipeline, stage=stage,
+        customer=customer, owner=owner, pipeline=pipeline, stage=stage,
         probability=clean.pop("probability", stage.probability),
         last_progress_at=now, stage_entered_at=now, **clean,
     )
@@ -276,6 +279,8 @@ def customer_transfer(
 
     Lives here rather than in customers/ because it also moves opportunities.
     """
+    # Any active colleague in a sales role may receive customers (a rep hands over to a peer), so this
+    # is not limited by the actor's visibility; the API and page report a bad target as a field error.
     if not to_user.is_active or to_user.role not in User.SALES_ROLES:
         raise ValidationFailed({"to_user": _("只能转移给在职的销售人员")})
     if old_owner_access not in CustomerMember.Access.values:

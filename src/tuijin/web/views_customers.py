@@ -187,22 +187,36 @@ def customer_edit(request, pk):
     return render(request, "web/customers/edit.html", {"form": form, "customer": customer}, status=status)
 
 
-@login_required
-@require_POST
-def customer_contact_new(request, pk):
-    customer = customer_get(user=request.user, pk=pk)
-    form = ContactForm(request.POST)
+def _tab_post(request, customer, form, *, tab: str, form_name: str, save):
+    """The detail page's tab forms share one shape: valid form → service → message and redirect;
+    service field errors go back onto the form in its open tab (422), Forbidden is a 403 page.
+
+    `save(cleaned_data)` calls the service and returns (success message, URL to redirect to).
+    """
     if form.is_valid():
         try:
-            customer_services.contact_create(actor=request.user, customer=customer, **form.cleaned_data)
+            message, url = save(form.cleaned_data)
         except ValidationFailed as exc:
             apply_errors(form, exc)
         except Forbidden as exc:
             return error_page(request, str(exc), status=403)
         else:
-            messages.success(request, _("联系人已添加"))
-            return redirect("customer_detail", pk=customer.pk)
-    return _detail(request, customer, status=422, contact_form=form, open_tab="contacts")
+            messages.success(request, message)
+            return redirect(url)
+    return _detail(request, customer, status=422, open_tab=tab, **{form_name: form})
+
+
+@login_required
+@require_POST
+def customer_contact_new(request, pk):
+    customer = customer_get(user=request.user, pk=pk)
+
+    def save(data):
+        customer_services.contact_create(actor=request.user, customer=customer, **data)
+        return _("联系人已添加"), customer_detail_url(customer)
+
+    return _tab_post(request, customer, ContactForm(request.POST), tab="contacts", form_name="contact_form",
+                     save=save)
 
 
 @login_required
@@ -211,45 +225,33 @@ def customer_opportunity_new(request, pk):
     customer = customer_get(user=request.user, pk=pk)
     if not customer_can_write(user=request.user, customer=customer):
         return error_page(request, _("你对该客户只有只读权限"), status=403)
+
+    def save(data):
+        opp = pipeline_services.opportunity_create(
+            actor=request.user, customer=customer, stage=data.get("stage"), name=data["name"],
+            amount=data.get("amount") or "0", expected_close_date=data.get("expected_close_date"),
+            products=[p.pk for p in data.get("products") or []],
+        )
+        return _("商机已创建"), reverse("opportunity_detail", args=[opp.pk])
+
     form = OpportunityForm(request.POST, pipeline=pipeline_default())
-    if form.is_valid():
-        data = form.cleaned_data
-        try:
-            opp = pipeline_services.opportunity_create(
-                actor=request.user, customer=customer, stage=data.get("stage"), name=data["name"],
-                amount=data.get("amount") or "0", expected_close_date=data.get("expected_close_date"),
-                products=[p.pk for p in data.get("products") or []],
-            )
-        except ValidationFailed as exc:
-            apply_errors(form, exc)
-        except Forbidden as exc:
-            return error_page(request, str(exc), status=403)
-        else:
-            messages.success(request, _("商机已创建"))
-            return redirect("opportunity_detail", pk=opp.pk)
-    return _detail(request, customer, status=422, opportunity_form=form, open_tab="opportunities")
+    return _tab_post(request, customer, form, tab="opportunities", form_name="opportunity_form", save=save)
 
 
 @login_required
 @require_POST
 def customer_member_add(request, pk):
     customer = customer_get(user=request.user, pk=pk)
+
+    def save(data):
+        customer_services.customer_member_set(
+            actor=request.user, customer=customer, user=data["user"], access=data["access"],
+            until=data.get("until"),
+        )
+        return _("团队成员已保存"), f"{customer_detail_url(customer)}#members"
+
     form = MemberForm(request.POST, customer=customer)
-    if form.is_valid():
-        data = form.cleaned_data
-        try:
-            customer_services.customer_member_set(
-                actor=request.user, customer=customer, user=data["user"], access=data["access"],
-                until=data.get("until"),
-            )
-        except ValidationFailed as exc:
-            apply_errors(form, exc)
-        except Forbidden as exc:
-            return error_page(request, str(exc), status=403)
-        else:
-            messages.success(request, _("团队成员已保存"))
-            return redirect(f"{customer_detail_url(customer)}#members")
-    return _detail(request, customer, status=422, member_form=form, open_tab="members")
+    return _tab_post(request, customer, form, tab="members", form_name="member_form", save=save)
 
 
 @login_required
@@ -275,26 +277,20 @@ def customer_transfer(request, pk):
     customer = customer_get(user=request.user, pk=pk)
     if not customer_can_transfer(user=request.user, customer=customer):
         return error_page(request, _("你无权转移该客户"), status=403)
+
+    def save(data):
+        pipeline_services.customer_transfer(
+            actor=request.user, customers=[customer], to_user=data["to_user"],
+            keep_old_owner=data.get("keep_old_owner", False),
+            old_owner_access=data.get("old_owner_access") or "read", reason=data.get("reason", ""),
+        )
+        # The actor may no longer see the customer after handing it over.
+        still_visible = customer_list(user=request.user).filter(pk=customer.pk).exists()
+        message = _("客户已转移给 %(name)s") % {"name": data["to_user"].label}
+        return message, customer_detail_url(customer) if still_visible else reverse("customers")
+
     form = TransferForm(request.POST, customer=customer)
-    if form.is_valid():
-        data = form.cleaned_data
-        try:
-            pipeline_services.customer_transfer(
-                actor=request.user, customers=[customer], to_user=data["to_user"],
-                keep_old_owner=data.get("keep_old_owner", False),
-                old_owner_access=data.get("old_owner_access") or "read", reason=data.get("reason", ""),
-            )
-        except ValidationFailed as exc:
-            apply_errors(form, exc)
-        except Forbidden as exc:
-            return error_page(request, str(exc), status=403)
-        else:
-            messages.success(request, _("客户已转移给 %(name)s") % {"name": data["to_user"].label})
-            # The actor may no longer see the customer after handing it over.
-            if customer_list(user=request.user).filter(pk=customer.pk).exists():
-                return redirect("customer_detail", pk=customer.pk)
-            return redirect("customers")
-    return _detail(request, customer, status=422, transfer_form=form, open_tab="transfer")
+    return _tab_post(request, customer, form, tab="transfer", form_name="transfer_form", save=save)
 
 
 def customer_detail_url(customer) -> str:
