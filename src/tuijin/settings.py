@@ -80,6 +80,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "tuijin.org.middleware.UserLanguageMiddleware",
+    "tuijin.org.middleware.VisibilityScopeMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -112,9 +113,14 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": VAR_DIR / "tuijin.sqlite3",
+            # Persistent connections: a new SQLite connection per request starts with a cold page
+            # cache and re-runs the PRAGMAs (measured under wrk at scale M: docs/benchmarks.md).
+            "CONN_MAX_AGE": 300,
+            "CONN_HEALTH_CHECKS": True,
             # WAL lets the web server read while the worker writes.
             "OPTIONS": {
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                # 64 MB page cache per connection (SQLite's default is 2 MB).
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-64000;",
                 "transaction_mode": "IMMEDIATE",
                 "timeout": 20,
             },
@@ -145,6 +151,7 @@ LOGIN_FAILURE_WINDOW_SECONDS = int(os.environ.get("TUIJIN_LOGIN_FAILURE_WINDOW",
 LANGUAGE_CODE = "zh-hans"
 LANGUAGES = [("zh-hans", _("简体中文")), ("en", _("English"))]
 LOCALE_PATHS = [SRC_DIR / "locale"]
+FORMAT_MODULE_PATH = ["tuijin.formats"]  # zh-Hans amounts with thousands separators (1,234,567)
 TIME_ZONE = "Asia/Shanghai"
 USE_I18N = True
 USE_TZ = True
@@ -162,6 +169,8 @@ MEDIA_ROOT = VAR_DIR / "media"
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 TUIJIN_IMPORT_MAX_BYTES = int(os.environ.get("TUIJIN_IMPORT_MAX_BYTES", str(50 * 1024 * 1024)))
+TUIJIN_IMPORT_MAX_ROWS = int(os.environ.get("TUIJIN_IMPORT_MAX_ROWS", "200000"))  # data rows per import file
+TUIJIN_IMPORT_FILE_RETENTION_DAYS = int(os.environ.get("TUIJIN_IMPORT_FILE_RETENTION_DAYS", "30"))  # uploads of finished jobs
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 # Queue name (several deployments may share one Redis) and worker threads per `tuijin worker`.

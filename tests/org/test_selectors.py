@@ -87,3 +87,41 @@ def test_user_list_limits_owner_pickers(org):
     org.users["rep.east2"].is_active = False
     org.users["rep.east2"].save()
     assert "rep.east2" not in {u.username for u in user_list(user=org.users["manager.east"])}
+
+
+def test_visible_set_is_computed_once_per_request_scope(org, django_assert_num_queries):
+    """Inside a request the manager's visible set is cached; a user created meanwhile invalidates it."""
+    from tuijin.org.selectors import visibility_scope
+
+    mgr = User.objects.get(pk=org.users["manager.east"].pk)
+    mgr.org_unit  # noqa: B018 (load the unit outside the measured blocks)
+    with visibility_scope():
+        first = visible_owner_ids(mgr)
+        with django_assert_num_queries(0):
+            assert visible_owner_ids(mgr) == first
+            assert team_user_ids(mgr) == first - {mgr.pk}
+        visible_owner_ids(mgr).add(-1)  # callers get a copy: mutating it changes nothing cached
+        assert -1 not in visible_owner_ids(mgr)
+        new = user_create(actor=None, username="rep.east9", password="x", role="rep",
+                          org_unit=org.units["shanghai_team"], manager=mgr)
+        assert new.pk in visible_owner_ids(mgr)
+    # Outside a scope nothing is cached: each call reads the org afresh.
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as ctx:
+        visible_owner_ids(mgr)
+    assert len(ctx.captured_queries) >= 1
+
+
+def test_pages_cache_the_visible_set_per_request_not_across_requests(org, login):
+    mgr = org.users["manager.east"]
+    client = login(mgr)
+    c = client.get("/customers/?scope=team")
+    assert c.status_code == 200
+    new = user_create(actor=None, username="rep.east8", password="x", role="rep",
+                      org_unit=org.units["shanghai_team"], manager=mgr)
+    from tuijin.customers.services import customer_create
+
+    customer_create(actor=new, name="新人的客户", industry="hospital_private")
+    assert "新人的客户" in client.get("/customers/?scope=team").content.decode()

@@ -80,3 +80,16 @@ def test_customer_detail_has_constant_query_count(world, login):
         customer_member_set(actor=owner, customer=customer, user=u, access="write")
     assert _queries(client, url) == few
     assert _queries(client, opp_url) == few_opp
+
+
+LIST_PAGES = ["/customers/", "/customers/?scope=team&q=批量", "/opportunities/", "/opportunities/?status=open",
+              "/activities/", "/activities/?scope=team"]
+
+
+@pytest.mark.parametrize("username", ["rep.east1", "manager.east", "director"])
+def test_list_pages_stay_within_the_query_budget(world, login, username):
+    """Issue 5's budget for list pages: at most 15 queries, for managers too (visible set cached per request)."""
+    client = login(world.users[username])
+    Filler(world).add(5)
+    counts = {url: _queries(client, url) for url in LIST_PAGES}
+    assert max(counts.values()) <= 15, counts

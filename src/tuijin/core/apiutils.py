@@ -8,6 +8,8 @@ from typing import Any
 from django.db.models import QuerySet
 from ninja import Schema
 
+from .paging import page_slice
+
 MAX_PAGE_SIZE = 200
 # Beyond any real list; keeps OFFSET inside 64 bits (the fuzzing suite sent page=10**22: a 500 on SQLite).
 MAX_PAGE = 1_000_000
@@ -22,18 +24,27 @@ class HistoryEvent(Schema):
     changes: dict[str, Any]
 
 
+class PageMeta(Schema):
+    """Every paged list response carries these beside its items."""
+
+    count: int
+    count_capped: bool = False
+
+
 class HistoryOut(Schema):
     items: list[HistoryEvent]
     count: int
 
 
-def paginate(qs: QuerySet, page: int, page_size: int) -> dict:
-    """{"items": [...], "count": N} with page clamped to sane bounds."""
+def paginate(qs: QuerySet, page: int, page_size: int, *, when_large=None) -> dict:
+    """{"items": [...], "count": N, "count_capped": bool} with page clamped to sane bounds.
+
+    count is exact up to core.paging.COUNT_CAP; above it, count is the cap and count_capped is true.
+    """
     page = min(max(int(page or 1), 1), MAX_PAGE)
     page_size = min(max(int(page_size or 20), 1), MAX_PAGE_SIZE)
-    count = qs.count()
-    start = (page - 1) * page_size
-    return {"items": list(qs[start : start + page_size]), "count": count}
+    items, count, capped = page_slice(qs, page=page, page_size=page_size, when_large=when_large)
+    return {"items": items, "count": count, "count_capped": capped}
 
 
 def history_out(events) -> dict:

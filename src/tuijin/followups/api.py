@@ -6,7 +6,7 @@ import datetime as dt
 
 from ninja import Query, Router, Schema
 
-from tuijin.core.apiutils import HistoryOut, history_out, paginate
+from tuijin.core.apiutils import HistoryOut, PageMeta, history_out, paginate
 from tuijin.core.audit import history_for
 from tuijin.customers.selectors import contact_get, customer_get
 from tuijin.pipeline.selectors import opportunity_get
@@ -41,9 +41,8 @@ class ActivityOut(Schema):
         return obj.owner.label
 
 
-class ActivityPage(Schema):
+class ActivityPage(PageMeta):
     items: list[ActivityOut]
-    count: int
 
 
 class ActivityIn(Schema):
@@ -75,7 +74,8 @@ class ActivityFilters(Schema):
 def activity_list(request, filters: Query[ActivityFilters]):
     f = filters.dict()
     page, page_size = f.pop("page"), f.pop("page_size")
-    return paginate(selectors.activity_list(user=request.user, **f), page, page_size)
+    return paginate(selectors.activity_list(user=request.user, **f), page, page_size,
+                    when_large=lambda: selectors.activity_list(user=request.user, walk_time_index=True, **f))
 
 
 @router.post("/activities", response={201: ActivityOut})

@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 from ninja import Router, Schema, Status
 
+from tuijin.core.apiutils import PageMeta
 from tuijin.core.errors import Forbidden, ValidationFailed
 
 from . import rules, selectors, services
@@ -97,9 +98,8 @@ class HealthAlignmentOut(Schema):
     version: int
 
 
-class HealthAlignmentPage(Schema):
+class HealthAlignmentPage(PageMeta):
     items: list[HealthAlignmentOut]
-    count: int
 
 
 def _alignment_out(a, now) -> dict:

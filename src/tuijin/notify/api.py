@@ -9,7 +9,7 @@ import datetime as dt
 
 from ninja import Router, Schema
 
-from tuijin.core.apiutils import paginate
+from tuijin.core.apiutils import PageMeta, paginate
 from tuijin.core.errors import ValidationFailed
 
 from .selectors import notification_get, notification_list, unread_count
@@ -29,9 +29,8 @@ class NotificationOut(Schema):
     read_at: dt.datetime | None = None
 
 
-class NotificationPage(Schema):
+class NotificationPage(PageMeta):
     items: list[NotificationOut]
-    count: int
 
 
 class UnreadCountOut(Schema):

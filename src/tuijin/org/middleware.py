@@ -1,6 +1,8 @@
-"""Activates the signed-in user's chosen language (else the browser's, via LocaleMiddleware)."""
+"""Per-request org concerns: the signed-in user's language, and the request-scoped visibility cache."""
 
 from django.utils import translation
+
+from .selectors import visibility_scope
 
 
 class UserLanguageMiddleware:
@@ -13,3 +15,14 @@ class UserLanguageMiddleware:
             translation.activate(user.language)
             request.LANGUAGE_CODE = user.language
         return self.get_response(request)
+
+
+class VisibilityScopeMiddleware:
+    """Computes each user's visible set at most once per request (see org.selectors.visible_owner_ids)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        with visibility_scope():
+            return self.get_response(request)

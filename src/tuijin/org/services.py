@@ -15,6 +15,7 @@ from tuijin.core import audit
 from tuijin.core.errors import ValidationFailed
 
 from .models import ApiToken, LoginFailure, OrgUnit, User
+from .selectors import visibility_cache_clear
 
 _KIND_ORDER = [OrgUnit.Kind.COMPANY, OrgUnit.Kind.REGION, OrgUnit.Kind.CITY, OrgUnit.Kind.TEAM]
 
@@ -36,6 +37,7 @@ def orgunit_create(*, actor: User | None, name: str, kind: str, parent: OrgUnit 
     unit.path = f"{parent.path if parent else '/'}{unit.pk}/"
     unit.depth = (parent.depth + 1) if parent else 0
     unit.save(update_fields=["path", "depth"])
+    visibility_cache_clear()
     audit.record(actor=actor, obj=unit, action="create", changes=audit.diff({}, audit.snapshot(unit, ["name", "kind", "parent"])))
     return unit
 
@@ -78,6 +80,7 @@ def user_create(
     )
     user.set_password(password)
     user.save()
+    visibility_cache_clear()
     audit.record(actor=actor, obj=user, action="create", changes=audit.diff({}, audit.snapshot(user, USER_FIELDS)))
     return user
 

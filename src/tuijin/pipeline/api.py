@@ -10,7 +10,7 @@ from ninja import Query, Router, Schema
 from tuijin.core.apiutils import HistoryOut, history_out, paginate
 from tuijin.core.audit import history_for
 from tuijin.core.errors import ValidationFailed
-from tuijin.customers.api import OwnerOut, _owner_for
+from tuijin.customers.api import OwnerOut, _owner_for, body_fields
 from tuijin.customers.selectors import customer_get
 
 from . import selectors, services
@@ -150,7 +150,8 @@ def product_list(request):
 def opportunity_list(request, filters: Query[OpportunityFilters]):
     f = filters.dict()
     page, page_size = f.pop("page"), f.pop("page_size")
-    return paginate(selectors.opportunity_list(user=request.user, **f), page, page_size)
+    return paginate(selectors.opportunity_list(user=request.user, **f), page, page_size,
+                    when_large=lambda: selectors.opportunity_list(user=request.user, walk_sort_index=True, **f))
 
 
 def _stage(stage_id: int | None, field: str = "stage_id") -> Stage | None:
@@ -175,9 +176,10 @@ def opportunity_create(request, payload: OpportunityIn):
         if pipeline is None:
             raise ValidationFailed({"pipeline_id": "销售流程不存在 / unknown pipeline"})
     data["products"] = data.pop("product_ids")
-    opp = services.opportunity_create(
-        actor=request.user, customer=customer, owner=owner, pipeline=pipeline, stage=stage, **data
-    )
+    with body_fields(owner="owner_id"):
+        opp = services.opportunity_create(
+            actor=request.user, customer=customer, owner=owner, pipeline=pipeline, stage=stage, **data
+        )
     return selectors.opportunity_get(user=request.user, pk=opp.pk)
 
 

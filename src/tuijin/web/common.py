@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.core.paginator import Paginator
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from tuijin.core.errors import ValidationFailed
+from tuijin.core.paging import CappedPaginator
 
 PAGE_SIZE = 25
 STALE_MESSAGE = _("该记录已被他人修改，请刷新页面后重试")
@@ -24,8 +24,9 @@ def wants_json(request) -> bool:
     return "application/json" in request.headers.get("Accept", "")
 
 
-def paginate(request, qs, per_page: int = PAGE_SIZE):
-    return Paginator(qs, per_page).get_page(request.GET.get("page"))
+def paginate(request, qs, per_page: int = PAGE_SIZE, *, when_large=None):
+    """A page of qs; the count is capped (core.paging), when_large gives the query shape for capped lists."""
+    return CappedPaginator(qs, per_page, when_large=when_large).get_page(request.GET.get("page"))
 
 
 def int_or_none(value) -> int | None:

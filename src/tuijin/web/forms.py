@@ -11,6 +11,8 @@ from tuijin.org.models import User
 from tuijin.org.selectors import user_directory
 from tuijin.pipeline.models import Opportunity, Product, Stage
 
+from .widgets import speed_up
+
 
 class BootstrapMixin:
     """Bootstrap classes on every widget, so templates can render `{{ field }}` as is."""
@@ -25,6 +27,7 @@ class BootstrapMixin:
                 css = ""
             elif isinstance(widget, forms.Select | forms.SelectMultiple):
                 css = "form-select"
+                speed_up(widget)
             else:
                 css = "form-control"
             if css:

@@ -40,8 +40,10 @@ def activity_list_view(request):
         "customer_id": int_or_none(g.get("customer")),
         "opportunity_id": int_or_none(g.get("opportunity")),
     }
-    qs = activity_list(user=user, since=start_of_day(since) if since else None, **filters)
-    page = paginate(request, qs)
+    since_dt = start_of_day(since) if since else None
+    qs = activity_list(user=user, since=since_dt, **filters)
+    page = paginate(request, qs, when_large=lambda: activity_list(
+        user=user, since=since_dt, walk_time_index=True, **filters))
     query = g.copy()
     query.pop("page", None)
     ctx = {"page": page, "filters": filters, "since": since, "query": query.urlencode()}

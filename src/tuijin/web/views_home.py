@@ -19,10 +19,16 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from tuijin.customers.selectors import customer_list
-from tuijin.followups.selectors import activity_list
+from tuijin.followups.selectors import activity_counts_by_owner, activity_list
 from tuijin.org.models import User
 from tuijin.org.selectors import is_company_wide, user_list
-from tuijin.pipeline.selectors import opportunity_list
+from tuijin.pipeline.models import Stage
+from tuijin.pipeline.selectors import (
+    open_by_customer_region,
+    open_pipeline_rollup,
+    opportunity_list,
+    won_by_owner,
+)
 
 from .common import start_of_day
 
@@ -77,12 +83,19 @@ def _team(user, *, company_wide: bool) -> dict:
     today = timezone.localdate()
     month_start = today.replace(day=1)
     week_ago = today - dt.timedelta(days=6)
-    open_qs = opportunity_list(user=user, status="open").order_by()
-    by_stage = list(
-        open_qs.values("stage_id", "stage__name", "stage__name_en", "stage__order", "pipeline_id")
-        .annotate(n=Count("id"), total=Sum("amount"))
-        .order_by("pipeline_id", "stage__order")
-    )
+    rollup = open_pipeline_rollup(user=user)
+    stages = {s.pk: s for s in Stage.objects.filter(pk__in={r["stage_id"] for r in rollup})}
+    by_stage_map: dict[int, dict] = {}
+    open_by_owner: dict[int, dict] = {}
+    for r in rollup:
+        for key, bucket in ((r["stage_id"], by_stage_map), (r["owner_id"], open_by_owner)):
+            row = bucket.setdefault(key, {"n": 0, "total": 0})
+            row["n"] += r["n"]
+            row["total"] += r["total"] or 0
+    by_stage = [
+        {"stage_id": pk, "stage__name": stages[pk].name, "stage__name_en": stages[pk].name_en, **row}
+        for pk, row in sorted(by_stage_map.items(), key=lambda kv: (stages[kv[0]].pipeline_id, stages[kv[0]].order))
+    ]
     stage_chart = {
         "labels": [_stage_label(r) for r in by_stage],
         "values": [float(r["total"] or 0) for r in by_stage],
@@ -90,23 +103,11 @@ def _team(user, *, company_wide: bool) -> dict:
         "links": [_url("opportunities", status="open", stage=r["stage_id"]) for r in by_stage],
         "series": _("金额"),
     }
-    open_by_owner = {
-        r["owner_id"]: r for r in open_qs.values("owner_id").annotate(n=Count("id"), total=Sum("amount"))
-    }
-    won_by_owner = {
-        r["owner_id"]: r
-        for r in opportunity_list(user=user, status="won").order_by()
-        .filter(closed_at__gte=start_of_day(month_start))
-        .values("owner_id").annotate(n=Count("id"), total=Sum("amount"))
-    }
-    acts_by_owner = {
-        r["owner_id"]: r["n"]
-        for r in activity_list(user=user, since=start_of_day(week_ago)).order_by()
-        .values("owner_id").annotate(n=Count("id"))
-    }
+    won_by = won_by_owner(user=user, since=start_of_day(month_start))
+    acts_by_owner = activity_counts_by_owner(user=user, since=start_of_day(week_ago))
     people = []
     for person in user_list(user=user).filter(role__in=[User.Role.REP, User.Role.MANAGER]).order_by("org_unit__path", "username"):
-        o, w = open_by_owner.get(person.pk, {}), won_by_owner.get(person.pk, {})
+        o, w = open_by_owner.get(person.pk, {}), won_by.get(person.pk, {})
         people.append({
             "user": person,
             "open_count": o.get("n", 0),
@@ -127,9 +128,7 @@ def _team(user, *, company_wide: bool) -> dict:
         "month_start": month_start,
     }
     if company_wide:
-        by_region = list(
-            open_qs.values("customer__region").annotate(n=Count("id"), total=Sum("amount")).order_by("customer__region")
-        )
+        by_region = open_by_customer_region(user=user)
         ctx["region_chart"] = {
             "labels": [r["customer__region"] or _("未填写") for r in by_region],
             "values": [float(r["total"] or 0) for r in by_region],

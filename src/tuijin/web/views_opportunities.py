@@ -52,15 +52,19 @@ def opportunity_list_view(request):
         "pipeline_id": int_or_none(g.get("pipeline")),
         "customer_id": int_or_none(g.get("customer")),
     }
-    qs = opportunity_list(user=user, **filters)
-    # Extra narrowing used by the home page's figures; applied on top of the visibility selector.
     region = g.get("region")
-    if region:
-        qs = qs.filter(customer__region="" if region == "-" else region)
     closed_from = date_or_none(g.get("closed_from"))
-    if closed_from:
-        qs = qs.filter(closed_at__gte=start_of_day(closed_from))
-    page = paginate(request, qs)
+
+    def rows(walk_sort_index=False):
+        qs = opportunity_list(user=user, walk_sort_index=walk_sort_index, **filters)
+        # Extra narrowing used by the home page's figures; applied on top of the visibility selector.
+        if region:
+            qs = qs.filter(customer__region="" if region == "-" else region)
+        if closed_from:
+            qs = qs.filter(closed_at__gte=start_of_day(closed_from))
+        return qs
+
+    page = paginate(request, rows(), when_large=lambda: rows(walk_sort_index=True))
     query = g.copy()
     query.pop("page", None)
     ctx = {"page": page, "filters": filters, "query": query.urlencode(), "region": region or "",
