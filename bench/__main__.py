@@ -135,7 +135,7 @@ def run_scale(scale_name: str, args) -> int:
 
     from . import report
     from .context import Context
-    from .datasets import fingerprint, generate, meta_get
+    from .datasets import ensure_extension, fingerprint, generate, meta_get
     from .runner import measure
     from .scenarios import BenchError, Skip, discover
 
@@ -152,6 +152,8 @@ def run_scale(scale_name: str, args) -> int:
         meta = generate(scale, log=log)
         meta["reused"] = False
         log(f"   generated in {meta['generation_seconds']} s: {meta['counts']}")
+    # Goals and daily reports: an extension phase on top of the (reused or new) base data, with its own key.
+    meta["extension"] = ensure_extension(meta_get(), log=log)
     with connection.cursor() as cur:
         cur.execute("SELECT version()" if connection.vendor == "postgresql" else "SELECT sqlite_version()")
         db["version"] = cur.fetchone()[0].split(" on ")[0]
@@ -227,7 +229,8 @@ def run_scale(scale_name: str, args) -> int:
         "machine": report.machine(),
         "database": db,
         "dataset": {k: meta.get(k) for k in ("fingerprint", "seed", "generator_version", "anchor", "generated_at",
-                                             "generation_seconds", "generation_cpu_seconds", "phase_seconds", "counts", "users", "reused")},
+                                             "generation_seconds", "generation_cpu_seconds", "phase_seconds", "counts", "users", "reused",
+                                             "extension")},
         "scenarios": results,
         "references": references,
         "throughput": tp,

@@ -431,3 +431,315 @@ def _analyze() -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cur:
             cur.execute("ANALYZE")
+
+
+# --------------------------------------------------------------------------- extension: goals and forecasts
+#
+# Added to an existing dataset (base data is never regenerated for it). Its own `bench_meta` key
+# (`goals_version`) records the extension's version and the month it was built for: a run in a later
+# month, or after EXTENSION_VERSION changes, drops the extension's rows (goals, daily reports) and builds
+# them again for the current month; the base rows are untouched.
+
+EXTENSION_VERSION = 1
+EXTENSION_KEY = "goals_version"
+FORECAST_WEEKS = 8
+CASCADED_METRICS = ("signed_revenue", "activities", "new_leads")
+MIN_TARGET = {"signed_revenue": decimal.Decimal("50000"), "activities": decimal.Decimal("20"),
+              "new_leads": decimal.Decimal("3")}
+FIXED_TARGETS = {"new_customer_first_order_avg": None, "repeat_deal_rate_6m": decimal.Decimal("35"),
+                 "reference_cases": decimal.Decimal("8")}
+
+
+def extension_wanted(today: dt.date | None = None) -> dict:
+    today = today or timezone.localdate()
+    return {"version": EXTENSION_VERSION, "month": today.strftime("%Y-%m"), "seed": SEED}
+
+
+def extension_current(meta: dict, today: dt.date | None = None) -> bool:
+    ext = meta.get(EXTENSION_KEY) or {}
+    want = extension_wanted(today)
+    return all(ext.get(k) == v for k, v in want.items()) and bool(ext.get("complete"))
+
+
+def ensure_extension(meta: dict, *, log=print, today: dt.date | None = None) -> dict:
+    """Build (or rebuild) the goals/forecasts extension when it is missing or outdated; returns its meta."""
+    if extension_current(meta, today):
+        return meta[EXTENSION_KEY] | {"reused": True}
+    log(f"   extension phase (goals, daily reports) {extension_wanted(today)} ...")
+    ext = extend(today=today, log=log)
+    log(f"   extension built in {ext['seconds']} s: {ext['counts']}")
+    return ext | {"reused": False}
+
+
+def _audit_bulk_rows(actor, model: str, lines: list[str], first, last) -> None:
+    """One "bulk_load" event for a batch of rows of any model (as for activities): id range, count, SHA-256."""
+    from tuijin.core import audit
+
+    digest = hashlib.sha256("\n".join(lines).encode()).hexdigest()
+    audit.record_many(actor=actor, entries=[(None, "bulk_load", {
+        "model": [None, model], "count": [None, len(lines)], "first_id": [None, first], "last_id": [None, last],
+        "rows_sha256": [None, digest],
+    }, model, f"{first}-{last}", f"bulk load of {len(lines)} rows ({model})")])
+
+
+def _extension_wipe() -> None:
+    from tuijin.forecasting.models import (
+        CorrectionItem,
+        CorrectionRequest,
+        DailyReport,
+        ForecastEvidence,
+        ForecastLine,
+    )
+    from tuijin.goals.models import GoalReport, KeyResult, Objective, Period, Target
+
+    for model in (CorrectionItem, CorrectionRequest, ForecastEvidence, ForecastLine, DailyReport, GoalReport):
+        model.objects.all()._raw_delete(model.objects.db)
+    Target.objects.update(parent=None)  # self-references first, so the rows delete in one statement
+    for model in (Target, KeyResult, Objective, Period):
+        model.objects.all()._raw_delete(model.objects.db)
+
+
+def extend(*, today: dt.date | None = None, log=print) -> dict:
+    """Goal periods + cascaded targets and 8 weeks of daily reports with forecast lines; returns the meta."""
+    from tuijin.goals.services import report_generate
+
+    today = today or timezone.localdate()
+    t_all, cpu_all = time.perf_counter(), time.process_time()
+    rng = random.Random(f"{SEED}-goals-{today:%Y-%m}")
+    timings = {}
+    with transaction.atomic():
+        _extension_wipe()
+        t0 = time.perf_counter()
+        n_goals = _extend_goals(rng, today)
+        timings["goals"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        n_fc = _extend_forecasts(rng, today)
+        timings["forecasts"] = time.perf_counter() - t0
+        # Last month's deviation report, as the monthly job would have stored it (pages and API read it).
+        t0 = time.perf_counter()
+        from tuijin.goals.metrics import month_bounds
+
+        prev_start, prev_end = month_bounds(today.replace(day=1) - dt.timedelta(days=1))
+        report_generate(actor=None, start=prev_start, as_of=prev_end, send=False)
+        timings["report"] = time.perf_counter() - t0
+    _reset_sequences()
+    _analyze()
+    ext = {**extension_wanted(today), "complete": True, "counts": {**n_goals, **n_fc},
+           "seconds": round(time.perf_counter() - t_all, 1), "cpu_seconds": round(time.process_time() - cpu_all, 1),
+           "phase_seconds": {k: round(v, 1) for k, v in timings.items()}, "built_at": timezone.now().isoformat()}
+    _meta_set({EXTENSION_KEY: ext})
+    return ext
+
+
+def _extend_goals(rng: random.Random, today: dt.date) -> dict:
+    """Current and previous month: an objective with a key result per metric kind; revenue, activities and
+    new leads cascaded company → regions → cities → teams → reps (baseline = previous month, growth 15–35%)."""
+    from tuijin.goals import metrics
+    from tuijin.goals.models import KeyResult, MetricKind, Objective, Period, Target
+    from tuijin.goals.services import TARGET_FIELDS, period_default_name
+    from tuijin.org.models import OrgUnit, User
+
+    director = User.objects.get(username="bench.director")
+    units = list(OrgUnit.objects.order_by("path"))
+    company = units[0]
+    children: dict[int, list] = {}
+    for u in units:
+        children.setdefault(u.parent_id, []).append(u)
+    reps_by_unit: dict[int, list] = {}
+    owner_path = {}
+    for r in User.objects.filter(role=User.Role.REP, username__startswith="bench.rep").select_related(
+            "org_unit").order_by("username"):
+        reps_by_unit.setdefault(r.org_unit_id, []).append(r)
+        owner_path[r.pk] = r.org_unit.path
+    kinds = {k.key: k for k in MetricKind.objects.filter(key__in=list(metrics.METRICS))}
+    cur_start, cur_end = metrics.month_bounds(today)
+    prev_start, prev_end = metrics.month_bounds(cur_start - dt.timedelta(days=1))
+    counts = {"goal_periods": 0, "goal_key_results": 0, "goal_targets": 0}
+    next_target = _next_id(Target)
+    for start, end in ((prev_start, prev_end), (cur_start, cur_end)):
+        period = Period.objects.create(kind="month", start=start, end=end, name=period_default_name("month", start))
+        objective = Objective.objects.create(period=period, org_unit=company, title="月度签约与客户经营目标",
+                                             description="基准数据：按大区、城市、团队逐级分解到每位销售。",
+                                             created_by=director)
+        _audit_creates(director, [period], ["kind", "start", "end", "name"])
+        _audit_creates(director, [objective], ["period", "org_unit", "title", "description"])
+        counts["goal_periods"] += 1
+        b_start, b_end = metrics.previous_period(start, end)
+        for key, kind in kinds.items():
+            metric = metrics.get_metric(key)
+            kr = KeyResult.objects.create(objective=objective, metric=kind, title=f"{kind.name}（{period.name}）")
+            _audit_creates(director, [kr], ["objective", "metric", "title"])
+            counts["goal_key_results"] += 1
+            parts = metric.per_owner(b_start, b_end, None)
+
+            def baseline(unit, rep, parts=parts, metric=metric):
+                if rep is not None:
+                    return metric.combine([parts[rep.pk]] if rep.pk in parts else [])
+                return metric.combine([p for o, p in parts.items() if (owner_path.get(o) or "").startswith(unit.path)])
+
+            def value(key, base, growth):
+                v = (base * (1 + growth)).quantize(decimal.Decimal("1"))
+                return max(v, MIN_TARGET.get(key, decimal.Decimal("0")))
+
+            targets = []
+            root_base = baseline(company, None)
+            if key in CASCADED_METRICS:
+                root_value = value(key, root_base, decimal.Decimal("0.30"))
+            elif FIXED_TARGETS.get(key) is not None:
+                root_value = FIXED_TARGETS[key]
+            else:
+                root_value = max((root_base * decimal.Decimal("1.12")).quantize(decimal.Decimal("1")),
+                                 decimal.Decimal("30000"))
+            root = Target(id=next_target, key_result=kr, org_unit=company, value=root_value, baseline=root_base,
+                          depth=0)
+            next_target += 1
+            targets.append(root)
+            frontier = [root] if key in CASCADED_METRICS else []
+            while frontier:
+                nxt = []
+                for parent in frontier:
+                    scopes = [(u, None) for u in children.get(parent.org_unit_id, [])] + [
+                        (r.org_unit, r) for r in reps_by_unit.get(parent.org_unit_id, [])]
+                    for unit, rep in scopes:
+                        base = baseline(unit, rep)
+                        growth = decimal.Decimal(str(round(rng.uniform(0.15, 0.35), 2)))
+                        t = Target(id=next_target, key_result=kr, parent=parent, org_unit=unit, user=rep,
+                                   value=value(key, base, growth), baseline=base, depth=parent.depth + 1)
+                        next_target += 1
+                        targets.append(t)
+                        if rep is None:
+                            nxt.append(t)
+                frontier = nxt
+            Target.objects.bulk_create(targets, batch_size=500)
+            _audit_creates(director, targets, TARGET_FIELDS)
+            counts["goal_targets"] += len(targets)
+    return counts
+
+
+def _extend_forecasts(rng: random.Random, today: dt.date) -> dict:
+    """Every rep's daily reports over the last FORECAST_WEEKS weeks (≈6% of working days unfiled), each with
+    forecast lines for deals about to sign (commit, slightly padded), a few optimistic ones (likely/commit)
+    and an upside; every line has an evidence activity (a key conclusion before that day) and the outlier
+    check's result, computed as forecasting.services does (customer mean, else segment mean)."""
+    from django.db.models import Count, Sum
+
+    from tuijin.followups.models import Activity
+    from tuijin.forecasting.models import DailyReport, ForecastEvidence, ForecastLine
+    from tuijin.forecasting.selectors import is_working_day
+    from tuijin.forecasting.services import outlier_check
+    from tuijin.org.models import User
+    from tuijin.pipeline.models import Opportunity
+
+    admin = User.objects.get(username="bench.admin")
+    reps = list(User.objects.filter(role=User.Role.REP, username__startswith="bench.rep").order_by("username"))
+    first = today - dt.timedelta(weeks=FORECAST_WEEKS)
+    days = [first + dt.timedelta(days=i) for i in range((today - first).days) if is_working_day(first + dt.timedelta(days=i))]
+    window_start = timezone.make_aware(dt.datetime.combine(first, dt.time.min))
+    opps_by_rep: dict[int, list] = {}
+    # Deals that were open at some point of the window (created before its end, not closed before its start).
+    rows = (Opportunity.objects.filter(created_at__lt=timezone.make_aware(dt.datetime.combine(today, dt.time.min)))
+            .exclude(closed_at__lt=window_start)
+            .values_list("pk", "owner_id", "customer_id", "customer__industry", "customer__size_band", "amount",
+                         "stage__kind", "created_at", "closed_at").order_by("pk"))
+    for row in rows:
+        opps_by_rep.setdefault(row[1], []).append(row)
+    won_cust = {r["customer_id"]: (r["s"], r["n"]) for r in Opportunity.objects.filter(stage__kind="won").order_by()
+                .values("customer_id").annotate(s=Sum("amount"), n=Count("id"))}
+    won_seg = {(r["customer__industry"], r["customer__size_band"]): (r["s"], r["n"]) for r in
+               Opportunity.objects.filter(stage__kind="won").order_by()
+               .values("customer__industry", "customer__size_band").annotate(s=Sum("amount"), n=Count("id"))}
+    wanted_customers = {row[2] for rs in opps_by_rep.values() for row in rs}
+    first_evidence: dict[int, tuple] = {}
+    for cid, when, pk in Activity.objects.exclude(conclusion="").filter(
+            customer_id__in=list(wanted_customers)).values_list("customer_id", "occurred_at", "pk").iterator(10_000):
+        if cid not in first_evidence or (when, pk) < first_evidence[cid]:
+            first_evidence[cid] = (when, pk)
+
+    def baseline(row):
+        """forecasting.services.outlier_baseline without a query per line (own deal excluded)."""
+        pk, _o, cid, industry, size, amount, kind = row[:7]
+        own = (amount, 1) if kind == "won" else (0, 0)
+        s, n = won_cust.get(cid, (0, 0))
+        s, n = s - own[0], n - own[1]
+        basis = "customer"
+        if not n:
+            if not (industry and size):
+                return "none", None, 0
+            s, n = won_seg.get((industry, size), (0, 0))
+            s, n = s - own[0], n - own[1]
+            basis = "segment"
+            if not n:
+                return "none", None, 0
+        mean = (decimal.Decimal(s) / n).quantize(decimal.Decimal("0.01"))
+        return (basis, mean, n) if mean > 0 else ("none", None, 0)
+
+    def at(day, hour, minute=0):
+        return timezone.make_aware(dt.datetime.combine(day, dt.time(hour, minute)))
+
+    reports, specs_of = [], []
+    next_report, next_line = _next_id(DailyReport), _next_id(ForecastLine)
+    for rep in reps:
+        mine = opps_by_rep.get(rep.pk, [])
+        for day in days:
+            if rng.random() < 0.06:
+                continue
+            end = at(day, 17)
+            day_end = at(day, 23, 59)
+            open_then = [r for r in mine if r[7] < end and (r[8] is None or r[8] > day_end)
+                         and first_evidence.get(r[2], (end,))[0] < end]
+            specs = []
+            for r in open_then:
+                if r[6] == "won" and timezone.localtime(r[8]).date() <= day + dt.timedelta(days=10):
+                    signed = timezone.localtime(r[8]).date()
+                    expected = max(day, signed + dt.timedelta(days=7 if rng.random() < 0.2 else 0))
+                    pad = decimal.Decimal(str(round(1 + rng.uniform(0, 0.2), 3)))
+                    specs.append((r, (r[5] * pad).quantize(decimal.Decimal("0.01")), expected, "commit"))
+            taken = {s[0][0] for s in specs}
+            rest = [r for r in open_then if r[0] not in taken]
+            for r in rng.sample(rest, min(rng.choice([0, 1, 1, 2]), len(rest))):
+                specs.append((r, r[5], day + dt.timedelta(days=rng.randint(2, 9)), rng.choice(["commit", "likely"])))
+                taken.add(r[0])
+            rest = [r for r in rest if r[0] not in taken]
+            if rest and rng.random() < 0.4:
+                r = rng.choice(rest)
+                specs.append((r, r[5], day + dt.timedelta(days=rng.randint(10, 40)), "upside"))
+            submitted = at(day, rng.choice([17, 18, 18, 19]), rng.randrange(0, 60, 5))
+            reports.append(DailyReport(id=next_report, rep=rep, date=day, summary="拜访客户，跟进招标和报价进度。",
+                                       status="submitted", submitted_at=submitted))
+            next_report += 1
+            specs_of.append(specs)
+    lines, evidence = [], []
+    for report, specs in zip(reports, specs_of, strict=True):
+        for pos, (r, amount, expected, conf) in enumerate(specs):
+            basis, mean, n = baseline(r)
+            deviation, outlier = outlier_check(amount, mean)
+            lines.append(ForecastLine(
+                id=next_line, report_id=report.pk, position=pos, opportunity_id=r[0], amount=amount,
+                expected_sign_date=expected, confidence=conf, baseline_basis=basis, baseline_mean=mean,
+                baseline_count=n, deviation=deviation, is_outlier=outlier,
+                outlier_reason="客户本次采购规模与以往不同" if outlier else "",
+                outlier_acknowledged_at=report.submitted_at if outlier else None))
+            evidence.append(ForecastEvidence(line_id=next_line, activity_id=first_evidence[r[2]][1]))
+            next_line += 1
+    with _historic_timestamps(DailyReport, ForecastLine, ForecastEvidence):
+        for obj in reports:
+            obj.created_at = obj.updated_at = obj.submitted_at
+        submitted_of = {o.pk: o.submitted_at for o in reports}
+        for ln in lines:
+            ln.created_at = submitted_of[ln.report_id]
+        for ev, ln in zip(evidence, lines, strict=True):
+            ev.created_at = ln.created_at
+        for start in range(0, len(reports), BATCH):
+            batch = reports[start:start + BATCH]
+            DailyReport.objects.bulk_create(batch, batch_size=500)
+            _audit_bulk_rows(admin, "forecasting.dailyreport", [
+                f"{o.pk}|{o.rep_id}|{o.date}|{o.status}|{o.submitted_at.isoformat()}" for o in batch],
+                batch[0].pk, batch[-1].pk)
+        for start in range(0, len(lines), BATCH):
+            batch = lines[start:start + BATCH]
+            ForecastLine.objects.bulk_create(batch, batch_size=500)
+            ForecastEvidence.objects.bulk_create(evidence[start:start + BATCH], batch_size=500)
+            _audit_bulk_rows(admin, "forecasting.forecastline", [
+                f"{o.pk}|{o.report_id}|{o.opportunity_id}|{o.amount}|{o.expected_sign_date}|{o.confidence}|"
+                f"{evidence[start + i].activity_id}" for i, o in enumerate(batch)], batch[0].pk, batch[-1].pk)
+    return {"daily_reports": len(reports), "forecast_lines": len(lines)}

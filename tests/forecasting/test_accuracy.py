@@ -106,3 +106,29 @@ def test_empty_or_extreme_ranges_do_not_fail(world, api_client):
     assert client.get("/api/forecasts/accuracy", {"start": "9999-12-31", "end": "0001-01-01"}).status_code == 200
     resp = client.get("/api/forecasts/accuracy/records", {"start": "9999-12-31", "which": "won"})
     assert resp.status_code == 200 and resp.json()["count"] == 0
+
+
+def test_light_rows_and_limits_keep_the_figures_and_records(world):
+    """The light-row computation: won totals come from the database per period, missed lines are
+    materialised up to a limit (in period order), and the hand-built record links equal urlencode's."""
+    from django.urls import reverse
+    from django.utils.http import urlencode
+
+    from tuijin.forecasting.accuracy import records_url
+
+    data = build(world)
+    acc = Accuracy(user=world.users["director"], kind="week", start=WEEK, end=WEEK)
+    missed_all = acc.missed_lines()
+    assert missed_all and all(m["line"].opportunity.name for m in missed_all)  # full objects, related loaded
+    assert [m["line"].pk for m in acc.missed_lines(limit=1)] == [missed_all[0]["line"].pk]
+    assert acc.missed_lines(limit=0) == []
+    company = {r["period"].label: r for r in acc.table("company")}["2026-W10"]
+    won = acc.records(start=WEEK, group="company", key=0, which="won")
+    assert company["won_count"] == len(won) and company["won_all"] == sum(o.amount for o in won)
+    assert data["a"].pk in {o.pk for o in won}
+    for key, which in [(None, "forecast"), (7, "won"), (0, "missed")]:
+        q = {"period": "week", "start": WEEK.isoformat(), "group": "rep", "which": which}
+        if key is not None:
+            q["key"] = key
+        assert records_url(kind="week", start=WEEK, group="rep", key=key, which=which) == (
+            reverse("forecasting:accuracy_records") + "?" + urlencode(q))

@@ -167,7 +167,12 @@ def test_reject_through_pages(world, login):
 def test_accuracy_page_figures_link_to_records_and_export(world, login):
     build(world)
     client = login(world.users["director"])
-    page = client.get("/forecasts/accuracy/", {"start": WEEK.isoformat(), "end": WEEK.isoformat()}).content.decode()
+    default = client.get("/forecasts/accuracy/", {"start": WEEK.isoformat(), "end": WEEK.isoformat()}).content.decode()
+    # A director starts at regions; the per-rep table is one click away.
+    assert "group=region" in default and "华东大区" in default
+    assert f"key={world.users['rep.east1'].pk}" not in default
+    page = client.get("/forecasts/accuracy/", {"start": WEEK.isoformat(), "end": WEEK.isoformat(),
+                                               "group": "rep"}).content.decode()
     assert 'id="chart-deviation"' in page and "echarts.min.js" in page
     assert "¥150,000.00" in page and "40.0%" in page
     east1 = world.users["rep.east1"].pk
@@ -177,7 +182,8 @@ def test_accuracy_page_figures_link_to_records_and_export(world, login):
     assert "B单" in records and "A单" not in records and "/opportunities/" in records
     hits = client.get(f"/forecasts/accuracy/records?period=week&start={WEEK}&group=rep&which=hit&key={east1}")
     assert 'id="records-total">90,000.00' in hits.content.decode()
-    resp = client.get("/forecasts/accuracy/export", {"start": WEEK.isoformat(), "end": WEEK.isoformat()})
+    resp = client.get("/forecasts/accuracy/export", {"start": WEEK.isoformat(), "end": WEEK.isoformat(),
+                                                     "group": "rep"})
     assert resp.status_code == 200 and resp["Content-Type"].startswith("application/vnd.openxmlformats")
     from openpyxl import load_workbook
     wb = load_workbook(io.BytesIO(b"".join(resp.streaming_content)))

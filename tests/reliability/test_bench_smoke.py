@@ -50,6 +50,11 @@ def test_bench_harness_produces_a_well_formed_result_and_reuses_its_dataset(tmp_
     assert counts["audit_events"] > counts["customers"] + counts["opportunities"]
     assert data["dataset"]["reused"] is False and _number(data["dataset"]["generation_seconds"])
     assert {"nproc", "python", "sqlite", "memory_gib"} <= set(data["machine"])
+    # The extension phase (goals, daily reports) ran on top of the base data, under its own meta key.
+    ext = data["dataset"]["extension"]
+    assert ext["complete"] is True and ext["reused"] is False and ext["version"] >= 1
+    assert ext["counts"]["goal_targets"] > xs.reps and ext["counts"]["daily_reports"] > 0
+    assert ext["counts"]["forecast_lines"] > 0
 
     expected = {(s.name, role) for s in discover().values() for role in s.roles}
     got = {(s["name"], s["role"]) for s in data["scenarios"]}
@@ -61,11 +66,14 @@ def test_bench_harness_produces_a_well_formed_result_and_reuses_its_dataset(tmp_
             assert s["p95_ms"] >= s["median_ms"] >= s["min_ms"] and s["runs"] >= 1
     by_name = {(s["name"], s["role"]): s for s in data["scenarios"]}
     assert by_name[("audit.verify", "")]["status"] == "ok"  # the bulk-loaded change trail verifies
+    for name, role in [("report.goal_generate", "director"), ("page.goal_board", "rep"),
+                       ("page.forecast_accuracy", "manager"), ("page.goal_report", "director")]:
+        assert by_name[(name, role)]["status"] == "ok", by_name[(name, role)]
     assert by_name[("import.run", "")]["status"] == "ok"
 
     duck = data["references"]["duckdb"]
     assert duck["rows"] == xs.opportunities
-    assert {a["name"] for a in duck["aggregates"]} == {"pipeline_by_stage_region", "won_by_rep_month"}
+    assert {a["name"] for a in duck["aggregates"]} == {"pipeline_by_stage_region", "won_by_rep_month", "goal_report"}
     for a in duck["aggregates"]:
         assert a["results_equal"] is True and a["groups"] > 0 and _number(a["ratio_ours_to_duckdb"])
     bare = data["references"]["bare_endpoint"]
@@ -87,4 +95,5 @@ def test_bench_harness_produces_a_well_formed_result_and_reuses_its_dataset(tmp_
     again = json.loads(second[0].read_text(encoding="utf-8"))
     assert again["dataset"]["reused"] is True
     assert again["dataset"]["fingerprint"] == data["dataset"]["fingerprint"]
+    assert again["dataset"]["extension"]["reused"] is True
     assert [s["name"] for s in again["scenarios"]] == ["audit.verify"]

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from django.shortcuts import get_object_or_404
 from ninja import Query, Router, Schema
 
-from tuijin.core.apiutils import HistoryOut, history_out, paginate
+from tuijin.core.apiutils import HistoryOut, PageMeta, history_out, paginate
 from tuijin.core.audit import history_for
 from tuijin.core.errors import Forbidden, ValidationFailed
 from tuijin.org.models import User
@@ -51,9 +51,8 @@ class CustomerOut(Schema):
         return {"id": obj.owner.pk, "username": obj.owner.username, "display_name": obj.owner.label}
 
 
-class CustomerPage(Schema):
+class CustomerPage(PageMeta):
     items: list[CustomerOut]
-    count: int
 
 
 class ContactIn(Schema):
@@ -132,9 +131,8 @@ class ContactOut(Schema):
     version: int
 
 
-class ContactPage(Schema):
+class ContactPage(PageMeta):
     items: list[ContactOut]
-    count: int
 
 
 class ContactCreate(ContactIn):

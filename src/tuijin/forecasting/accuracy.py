@@ -26,7 +26,9 @@ import datetime as dt
 import decimal
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
+from django.db.models import Case, Count, IntegerField, Sum, Value, When
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
@@ -96,16 +98,31 @@ def rate(forecast: decimal.Decimal, actual: decimal.Decimal) -> decimal.Decimal 
     return (abs(forecast - actual) / forecast).quantize(decimal.Decimal("0.0001"))
 
 
+class LineRow(NamedTuple):
+    """The columns of a forecast line the figures need (full ForecastLine objects are fetched only for
+    the lines a page lists: missed lines, the records behind one figure)."""
+
+    pk: int
+    report_id: int
+    rep_id: int
+    amount: decimal.Decimal
+    expected_sign_date: dt.date
+    opportunity_id: int
+    opp_amount: decimal.Decimal
+    opp_kind: str
+    opp_closed_at: dt.datetime | None
+
+
 @dataclass
 class Cell:
-    """The figures of one group in one period, with the records behind them."""
+    """The figures of one group in one period, with the records behind them (as light rows / counts)."""
 
     forecast: decimal.Decimal = ZERO
     actual: decimal.Decimal = ZERO
     won_all: decimal.Decimal = ZERO
-    lines: list = field(default_factory=list)      # forecast lines (ForecastLine)
+    won_count: int = 0
+    lines: list = field(default_factory=list)      # forecast lines (LineRow)
     hits: list = field(default_factory=list)       # forecast lines whose opportunity was won in the period
-    won: list = field(default_factory=list)        # all opportunities won in the period
 
     @property
     def deviation(self) -> decimal.Decimal | None:
@@ -117,8 +134,12 @@ class Cell:
         return [ln for ln in self.lines if ln.pk not in hit_ids]
 
 
-def _local_date(value: dt.datetime) -> dt.date:
-    return timezone.localtime(value).date()
+def _aware(day: dt.date) -> dt.datetime:
+    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+
+
+def _local_date(value: dt.datetime, tz=None) -> dt.date:
+    return value.astimezone(tz or timezone.get_current_timezone()).date()
 
 
 class Accuracy:
@@ -141,7 +162,7 @@ class Accuracy:
 
     def _load(self) -> None:
         if not self.periods:
-            self.lines, self.won, self.users, self.units, self.snapshot = [], [], {}, {}, {}
+            self.lines, self.won_totals, self.users, self.units, self.snapshot = [], [], {}, {}, {}
             return
         first, last = self.periods[0], self.periods[-1]
         reports = DailyReport.objects.filter(
@@ -162,24 +183,32 @@ class Accuracy:
                 if candidates:
                     self.snapshot[(rep_id, p)] = candidates[-1]
         wanted = set(self.snapshot.values())
-        self.lines = list(
+        # Light rows, not model instances: at 200 reps × 12 weeks (≈ 9,000 lines, 8,000 wins) building full
+        # objects with their related rows took seconds. Objects are fetched for the lines a page lists.
+        self.lines = [LineRow(*r) for r in (
             ForecastLine.objects.filter(report_id__in=wanted, confidence__in=FORECAST_CONFIDENCE)
-            .select_related("report", "report__rep", "opportunity", "opportunity__customer", "opportunity__stage",
-                            "opportunity__owner")
             .order_by("report__date", "report_id", "position", "id")
-        ) if wanted else []
-        won = Opportunity.objects.filter(
-            stage__kind=Stage.Kind.WON, closed_at__isnull=False,
-            closed_at__gte=timezone.make_aware(dt.datetime.combine(first.start, dt.time.min)),
-            closed_at__lt=timezone.make_aware(dt.datetime.combine(last.end, dt.time.min)),
-        ).select_related("customer", "owner")
-        if self.rep_ids is not None:
-            won = won.filter(owner_id__in=self.rep_ids)
-        self.won = list(won.order_by("closed_at", "id"))
-        user_ids = {ln.report.rep_id for ln in self.lines} | {o.owner_id for o in self.won} | {
+            .values_list("id", "report_id", "report__rep_id", "amount", "expected_sign_date", "opportunity_id",
+                         "opportunity__amount", "opportunity__stage__kind", "opportunity__closed_at"))
+        ] if wanted else []
+        # Won deals: summed and counted per owner and period by the database (periods as local-time bounds).
+        bucket = Case(*[When(closed_at__gte=_aware(p.start), closed_at__lt=_aware(p.end), then=Value(i))
+                        for i, p in enumerate(self.periods)], default=None, output_field=IntegerField())
+        won = self._won_qs(first.start, last.end)
+        self.won_totals = [
+            (r["owner_id"], self.periods[r["pi"]], r["total"] or ZERO, r["n"])
+            for r in won.order_by().annotate(pi=bucket).values("pi", "owner_id")
+            .annotate(total=Sum("amount"), n=Count("id")).order_by("pi", "owner_id") if r["pi"] is not None]
+        user_ids = {ln.rep_id for ln in self.lines} | {o for o, _p, _t, _n in self.won_totals} | {
             rep for rep, _p in self.snapshot}
         self.users = {u.pk: u for u in User.objects.filter(pk__in=user_ids).select_related("org_unit")}
         self.units = {u.pk: u for u in OrgUnit.objects.all()}
+
+    def _won_qs(self, start: dt.date, end: dt.date):
+        """Deals won in [start, end) (local dates, end exclusive) by the reps in scope."""
+        won = Opportunity.objects.filter(stage_id__in=list(Stage.objects.filter(kind=Stage.Kind.WON).values_list(
+            "pk", flat=True)), closed_at__isnull=False, closed_at__gte=_aware(start), closed_at__lt=_aware(end))
+        return won if self.rep_ids is None else won.filter(owner_id__in=self.rep_ids)
 
     # -- grouping --------------------------------------------------------------------------------------
 
@@ -216,34 +245,39 @@ class Accuracy:
         return unit.name if unit else f"#{key}"
 
     def cells(self, group: str = "rep") -> dict[tuple, Cell]:
-        """{(key, period): Cell} for every group key and period with any forecast or win."""
+        """{(key, period): Cell} for every group key and period with any forecast or win (computed once per
+        group: the page asks for the table, the series and the missed lines)."""
         group = group if group in GROUPS else "rep"
+        cache = self.__dict__.setdefault("_cell_cache", {})
+        if group not in cache:
+            cache[group] = self._cells(group)
+        return cache[group]
+
+    def _cells(self, group: str) -> dict[tuple, Cell]:
+        tz = timezone.get_current_timezone()
         out: dict[tuple, Cell] = defaultdict(Cell)
         period_by_report = {pk: p for (_rep, p), pk in self.snapshot.items()}
         for line in self.lines:
             p = period_by_report.get(line.report_id)
             if p is None or not p.contains(line.expected_sign_date):
                 continue
-            cell = out[(self.key_of(group, line.report.rep_id), p)]
+            cell = out[(self.key_of(group, line.rep_id), p)]
             cell.forecast += line.amount
             cell.lines.append(line)
-            opp = line.opportunity
-            if opp.stage.kind == Stage.Kind.WON and opp.closed_at and p.contains(_local_date(opp.closed_at)):
-                cell.actual += opp.amount
+            if line.opp_kind == Stage.Kind.WON and line.opp_closed_at and p.contains(
+                    _local_date(line.opp_closed_at, tz)):
+                cell.actual += line.opp_amount
                 cell.hits.append(line)
-        for opp in self.won:
-            day = _local_date(opp.closed_at)
-            for p in self.periods:
-                if p.contains(day):
-                    cell = out[(self.key_of(group, opp.owner_id), p)]
-                    cell.won_all += opp.amount
-                    cell.won.append(opp)
-                    break
+        for owner_id, p, total, n in self.won_totals:
+            cell = out[(self.key_of(group, owner_id), p)]
+            cell.won_all += total
+            cell.won_count += n
         return dict(out)
 
     def table(self, group: str = "rep") -> list[dict]:
         """Rows ordered by period then label, each with its figures and record links."""
         cells = self.cells(group)
+        base = reverse("forecasting:accuracy_records")  # once, not four times per row
         rows = []
         for (key, p), cell in cells.items():
             rows.append({
@@ -252,8 +286,8 @@ class Accuracy:
                 "deviation": cell.deviation,
                 "deviation_pct": float(cell.deviation * 100) if cell.deviation is not None else None,
                 "line_count": len(cell.lines), "hit_count": len(cell.hits),
-                "missed_count": len(cell.missed), "won_count": len(cell.won),
-                "links": {w: records_url(kind=self.kind, start=p.start, group=group, key=key, which=w)
+                "missed_count": len(cell.missed), "won_count": cell.won_count,
+                "links": {w: records_url(kind=self.kind, start=p.start, group=group, key=key, which=w, base=base)
                           for w in ("forecast", "hit", "missed", "won")},
             })
         rows.sort(key=lambda r: (r["period"].start, r["label"]))
@@ -271,24 +305,39 @@ class Accuracy:
                                             which="forecast")})
         return out
 
-    def missed_lines(self) -> list[dict]:
+    def _full_lines(self, rows: list) -> list[ForecastLine]:
+        """ForecastLine objects (with report, rep, opportunity, customer, stage) for light rows, in order."""
+        objs = ForecastLine.objects.select_related(
+            "report", "report__rep", "opportunity", "opportunity__customer", "opportunity__stage", "opportunity__owner"
+        ).in_bulk([r.pk for r in rows])
+        return [objs[r.pk] for r in rows if r.pk in objs]
+
+    def missed_lines(self, limit: int | None = None) -> list[dict]:
+        """Missed forecast lines (company-wide, by period), at most `limit` of them as full objects."""
         cells = self.cells("company")
-        out = []
+        picked = []
         for p in self.periods:
             cell = cells.get((0, p))
-            if cell is None:
-                continue
-            for line in cell.missed:
-                out.append({"period": p, "line": line, "outcome": outcome(line, p)})
-        return out
+            if cell is not None:
+                picked += [(p, ln) for ln in cell.missed]
+        if limit is not None:
+            picked = picked[:limit]
+        full = {ln.pk: ln for ln in self._full_lines([ln for _p, ln in picked])}
+        return [{"period": p, "line": full[ln.pk], "outcome": outcome(full[ln.pk], p)}
+                for p, ln in picked if ln.pk in full]
 
     def records(self, *, start: dt.date, group: str, key, which: str):
         """The records behind one figure: forecast/missed lines, or the won opportunities (hit, won)."""
         p = period_of(self.kind, min(max(start, EARLIEST), LATEST))
         cell = self.cells(group).get((key, p), Cell())
-        # "hit" lists the won opportunities, whose amounts add up to the actual figure.
-        return {"forecast": cell.lines, "hit": [ln.opportunity for ln in cell.hits], "missed": cell.missed,
-                "won": cell.won}.get(which, cell.lines)
+        if which == "won":
+            won = (self._won_qs(p.start, p.end).select_related("customer", "owner", "stage")
+                   .order_by("closed_at", "id"))
+            return [o for o in won if self.key_of(group, o.owner_id) == key]
+        if which == "hit":
+            # The won opportunities of the hit lines, whose amounts add up to the actual figure.
+            return [ln.opportunity for ln in self._full_lines(cell.hits)]
+        return self._full_lines(cell.missed if which == "missed" else cell.lines)
 
 
 def outcome(line: ForecastLine, p: Period) -> str:
@@ -303,8 +352,18 @@ def outcome(line: ForecastLine, p: Period) -> str:
     return _("仍在跟进（%(stage)s）") % {"stage": opp.stage}
 
 
-def records_url(*, kind: str, start: dt.date, group: str, key, which: str) -> str:
-    query = {"period": kind, "start": start.isoformat(), "group": group, "which": which}
-    if key is not None:
-        query["key"] = key
-    return reverse("forecasting:accuracy_records") + "?" + urlencode(query)
+def records_url(*, kind: str, start: dt.date, group: str, key, which: str, base: str | None = None) -> str:
+    # Built by hand: a table of 200 reps × 12 weeks has ~10,000 links, and urlencode was most of the page's
+    # time. Every part is a fixed word, an ISO date or an integer (nothing to escape); anything else is
+    # encoded the slow way.
+    if kind in ("week", "month") and group in GROUPS and which in ("forecast", "hit", "missed", "won") and (
+            key is None or isinstance(key, int)):
+        query = f"period={kind}&start={start.isoformat()}&group={group}&which={which}"
+        if key is not None:
+            query += f"&key={key}"
+    else:
+        params = {"period": kind, "start": start.isoformat(), "group": group, "which": which}
+        if key is not None:
+            params["key"] = key
+        query = urlencode(params)
+    return (base or reverse("forecasting:accuracy_records")) + "?" + query

@@ -12,7 +12,7 @@ import decimal
 from django.utils import timezone
 from ninja import Query, Router, Schema
 
-from tuijin.core.apiutils import HistoryOut, history_out, paginate
+from tuijin.core.apiutils import HistoryOut, PageMeta, history_out, paginate
 from tuijin.core.audit import history_for
 from tuijin.core.errors import ValidationFailed
 
@@ -114,9 +114,8 @@ class ReportOut(Schema):
         return getattr(obj, "line_total", None)
 
 
-class ReportPage(Schema):
+class ReportPage(PageMeta):
     items: list[ReportOut]
-    count: int
 
 
 class CorrectionItemOut(Schema):
@@ -151,9 +150,8 @@ class CorrectionOut(Schema):
         return list(obj.items.all())
 
 
-class CorrectionPage(Schema):
+class CorrectionPage(PageMeta):
     items: list[CorrectionOut]
-    count: int
 
 
 class ActivityRef(Schema):

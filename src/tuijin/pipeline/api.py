@@ -7,7 +7,7 @@ import decimal
 
 from ninja import Query, Router, Schema
 
-from tuijin.core.apiutils import HistoryOut, history_out, paginate
+from tuijin.core.apiutils import HistoryOut, PageMeta, history_out, paginate
 from tuijin.core.audit import history_for
 from tuijin.core.errors import ValidationFailed
 from tuijin.customers.api import OwnerOut, _owner_for, body_fields
@@ -88,9 +88,8 @@ class OpportunityDetail(OpportunityOut):
         return sorted(p.pk for p in obj.products.all())
 
 
-class OpportunityPage(Schema):
+class OpportunityPage(PageMeta):
     items: list[OpportunityOut]
-    count: int
 
 
 class OpportunityIn(Schema):

@@ -113,6 +113,14 @@ class Opportunity(models.Model):
             # The same by customer (the company home page's open pipeline by customer region joins
             # customers to it): 226 → 52 ms at scale M.
             models.Index(fields=["customer", "stage", "amount"], name="opp_customer_rollup_idx"),
+            # Period reports (goals deviation report, forecast accuracy, won-per-month figures) select
+            # deals by close date or expected close date, per stage kind; the median time in the
+            # quote stages reads (stage, stage_entered_at) alone. At 100,000 deals on SQLite: the
+            # report's deal query 110 → 12 ms, the accuracy page's won query 250 → 60 ms.
+            models.Index(fields=["closed_at"], name="opp_closed_at_idx"),
+            models.Index(fields=["expected_close_date"], name="opp_expected_close_idx"),
+            models.Index(fields=["stage", "expected_close_date"], name="opp_stage_expected_idx"),
+            models.Index(fields=["stage", "stage_entered_at"], name="opp_stage_entered_idx"),
         ]
         verbose_name = _("商机")
         verbose_name_plural = _("商机")
