@@ -154,6 +154,11 @@ def run_scale(scale_name: str, args) -> int:
         log(f"   generated in {meta['generation_seconds']} s: {meta['counts']}")
     # Goals and daily reports: an extension phase on top of the (reused or new) base data, with its own key.
     meta["extension"] = ensure_extension(meta_get(), log=log)
+    # Planner statistics as an installation keeps them (core.tasks refreshes them nightly); a reused
+    # dataset gets them too, and a sampled ANALYZE takes a moment.
+    from tuijin.core.dbstats import refresh_statistics
+
+    refresh_statistics()
     with connection.cursor() as cur:
         cur.execute("SELECT version()" if connection.vendor == "postgresql" else "SELECT sqlite_version()")
         db["version"] = cur.fetchone()[0].split(" on ")[0]

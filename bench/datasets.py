@@ -423,14 +423,15 @@ def _reset_sequences() -> None:
 
 
 def _analyze() -> None:
-    """PostgreSQL's autovacuum would analyse the new tables within a minute; do it now so runs are stable.
-
-    SQLite has no automatic statistics and Django never runs ANALYZE, so SQLite
-    is measured as a real installation has it: without statistics.
-    """
+    """Statistics as an installation has them: PostgreSQL's autovacuum would analyse the new tables
+    within a minute, and Tuijin refreshes SQLite's every night (core.tasks); do it now so runs are stable."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cur:
             cur.execute("ANALYZE")
+    else:
+        from tuijin.core.dbstats import refresh_statistics
+
+        refresh_statistics()
 
 
 # --------------------------------------------------------------------------- extension: goals and forecasts

@@ -28,4 +28,7 @@ class Command(BaseCommand):
             )
         except DemoError as exc:
             raise CommandError(str(exc))
+        from tuijin.core.dbstats import refresh_statistics
+
+        refresh_statistics()  # the bulk load changed the tables; the nightly job would do it otherwise
         self.stdout.write(summary)
