@@ -155,7 +155,7 @@ def run_scale(scale_name: str, args) -> int:
     # Goals and daily reports: an extension phase on top of the (reused or new) base data, with its own key.
     meta["extension"] = ensure_extension(meta_get(), log=log)
     # Planner statistics as an installation keeps them (core.tasks refreshes them nightly); a reused
-    # dataset gets them too, and a sampled ANALYZE takes a moment.
+    # dataset gets them too, ANALYZE takes ~2 s at scale M.
     from tuijin.core.dbstats import refresh_statistics
 
     refresh_statistics()

@@ -1,4 +1,4 @@
-"""The upload form; the file's contents are checked by parsing.parse_upload, not here."""
+"""The upload form; the file's contents are checked by parsing.open_upload, not here."""
 
 from django import forms
 from django.utils.translation import gettext_lazy as _

@@ -2,22 +2,31 @@
 
 The flow is upload → dry run (`import_job_create`: parse, validate every row,
 find duplicates, store the report) → start (`import_job_start`: queue a Huey
-task) → run (`import_job_run`: re-parse and re-validate inside ONE
-transaction, then write through the customers services so the change trail is
-the same as for hand-made records). Any failing row, even one discovered only
-while writing, rolls the whole import back.
+task) → run (`import_job_run`: re-read and re-validate the rows before taking
+the write lock, then inside ONE transaction re-check what the database may have
+changed — owners, duplicates — and write, in bulk batches with the same change
+trail as the customers services record). Any failing row, even one discovered
+only while writing, rolls the whole import back. Rows are streamed and kept
+only in a compact form, so memory stays bounded for 100,000-row files.
+Uploaded files are deleted after TUIJIN_IMPORT_FILE_RETENTION_DAYS
+(`import_files_purge`, a daily Huey task).
 
 `xlsx_response` (the export side) lives in exporting.py and is re-exported here.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
 import time
 from dataclasses import dataclass, field
+from datetime import timedelta
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -41,7 +50,7 @@ from tuijin.org.selectors import user_list
 from .columns import BY_KEY, CONTACT_COLUMNS, CUSTOMER_COLUMNS, choice_to_code
 from .exporting import xlsx_response  # noqa: F401  (public API of this module)
 from .models import ImportJob
-from .parsing import ImportFileError, ParsedFile, parse_upload
+from .parsing import ImportFileError, Upload, open_upload
 
 logger = logging.getLogger(__name__)
 
@@ -56,48 +65,94 @@ def can_import(user: User) -> bool:
 
 
 # ---------------------------------------------------------------------------
-# Dry run: build a plan from the parsed rows
+# Dry run: build a plan from the rows, streamed
 # ---------------------------------------------------------------------------
 
+# Cleaned values are kept per customer as compact JSON bytes (positional lists), not as dicts of
+# Python strings: a 100,000-row file held as dicts measured ~490 MB, this way ~1 KB a customer.
+_CUSTOMER_KEYS = [c.field for c in CUSTOMER_COLUMNS]
+_CONTACT_KEYS = [c.field for c in CONTACT_COLUMNS]
+# Duplicate lookups against the database: one IN query per this many customers and field.
+LOOKUP_CHUNK = 2000
 
-@dataclass
+
+def _pack(keys: list[str], data: dict) -> bytes:
+    return json.dumps([data.get(k) for k in keys], ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _unpack(keys: list[str], blob: bytes) -> dict:
+    return {k: v for k, v in zip(keys, json.loads(blob), strict=True) if v is not None}
+
+
 class Group:
     """One customer in the file: its first row plus continuation rows that add contacts."""
 
-    first_row: int
-    name_norm: str
-    customer: dict
-    field_rows: dict[str, int]  # customer field (or "owner") → row that set it
-    owner: User
-    contacts: list[tuple[int, dict]] = field(default_factory=list)
-    rows: list[int] = field(default_factory=list)
-    action: str = "create"  # create / update / skip
-    existing_id: int | None = None
+    __slots__ = ("first_row", "name_norm", "blob", "overrides", "owner_id", "owner_row", "contacts",
+                 "n_rows", "action", "existing_id")
+
+    def __init__(self, first_row: int, name_norm: str, customer: dict, owner_id: int, owner_row: int | None):
+        self.first_row, self.name_norm = first_row, name_norm
+        self.blob = _pack(_CUSTOMER_KEYS, customer)
+        self.overrides: dict[str, int] | None = None  # customer field → continuation row that set it
+        self.owner_id, self.owner_row = owner_id, owner_row
+        self.contacts: list[tuple[int, bytes]] = []
+        self.n_rows = 1
+        self.action = "create"  # create / update / skip
+        self.existing_id: int | None = None
+
+    @property
+    def customer(self) -> dict:
+        return _unpack(_CUSTOMER_KEYS, self.blob)
+
+    def field_row(self, key: str) -> int:
+        return (self.overrides or {}).get(key, self.first_row)
+
+    def contact_list(self, *, primary_first: bool = False) -> list[tuple[int, dict]]:
+        out = [(row, _unpack(_CONTACT_KEYS, blob)) for row, blob in self.contacts]
+        if primary_first and out:
+            # The first contact listed for a new customer becomes its primary contact.
+            out[0][1]["is_primary"] = True
+        return out
 
 
 @dataclass
 class Plan:
     groups: list[Group]
     errors: list[dict]
+    error_count: int
+    bad_rows: int
     duplicates: list[dict]
     report: dict
+    owners: dict[int, User] = field(default_factory=dict)
+    rows: int = 0
+    contacts: int = 0
+    ignored_headers: list[str] = field(default_factory=list)
 
 
 class _Errors:
-    def __init__(self, parsed: ParsedFile):
-        self.parsed = parsed
+    """Row errors, every one counted; the report keeps the first MAX_REPORTED_ERRORS by row."""
+
+    def __init__(self, upload: Upload):
+        self.upload = upload
         self.items: list[dict] = []
         self.rows: set[int] = set()
+        self.count = 0
 
     def add(self, row: int, key: str | None, message: str) -> None:
         self.rows.add(row)
-        column = self.parsed.header_of(key) if key else ""
+        self.count += 1
+        column = self.upload.header_of(key) if key else ""
         self.items.append({"row": row, "column": column, "message": str(message)})
+        if len(self.items) >= 2 * MAX_REPORTED_ERRORS:  # a wrong file must not fill memory with errors
+            self.items = self.sorted()
 
     def add_validation(self, row: int, prefix: str, exc: ValidationFailed) -> None:
         for fld, messages in exc.errors.items():
             key = f"{prefix}.{fld}"
             self.add(row, key if key in BY_KEY else None, " ".join(str(m) for m in messages))
+
+    def sorted(self) -> list[dict]:
+        return sorted(self.items, key=lambda e: e["row"])[:MAX_REPORTED_ERRORS]
 
 
 def _row_customer_data(record: dict) -> dict:
@@ -118,16 +173,20 @@ def _row_contact_data(record: dict) -> dict:
     return data
 
 
-def build_plan(*, actor: User, parsed: ParsedFile, dup_mode: str) -> Plan:
-    """Validate every row without writing; the plan says what the import would do."""
-    errors = _Errors(parsed)
+def _validate_rows(*, actor: User, upload: Upload, errors: _Errors) -> Plan:
+    """Validate every row as it streams past and group rows into customers; no database writes.
+
+    Reads nothing from the database but the importer's visible users, so the import job runs
+    it before taking the write lock.
+    """
     owners = {u.username: u for u in user_list(user=actor)}
     groups: dict[str, Group] = {}
     phone_owner: dict[str, int] = {}  # normalised phone → first row of the group that has it
     code_owner: dict[str, int] = {}
-    n_contacts = 0
+    n_rows = n_contacts = 0
 
-    for row, record in parsed.rows:
+    for row, record in upload.rows():
+        n_rows += 1
         customer = None
         try:
             customer = validate_customer_data(_row_customer_data(record))
@@ -151,10 +210,7 @@ def build_plan(*, actor: User, parsed: ParsedFile, dup_mode: str) -> Plan:
         norm = normalize_name(customer["name"])
         group = groups.get(norm)
         if group is None:
-            group = Group(first_row=row, name_norm=norm, customer=customer,
-                          field_rows={k: row for k in customer}, owner=owner or actor)
-            if username:
-                group.field_rows["owner"] = row
+            group = Group(row, norm, customer, (owner or actor).pk, row if username else None)
             groups[norm] = group
             for key, index, value in (
                 ("customer.phone", phone_owner, normalize_phone(customer.get("phone", ""))),
@@ -167,100 +223,128 @@ def build_plan(*, actor: User, parsed: ParsedFile, dup_mode: str) -> Plan:
                 elif value:
                     index[value] = row
         else:
-            # A continuation row may leave customer columns empty, but must not contradict them.
-            for key, value in customer.items():
-                if key == "name" or value in ("", []):
-                    continue
-                if group.customer.get(key) in (None, "", []):
-                    group.customer[key] = value
-                    group.field_rows[key] = row
-                elif group.customer[key] != value:
-                    errors.add(row, f"customer.{key}", _("与第%(row)s行同名客户的值不一致") % {
-                        "row": group.field_rows.get(key, group.first_row)})
+            _merge_continuation(group, customer, row, errors)
             if username and owner is not None:
-                if "owner" in group.field_rows and group.owner.pk != owner.pk:
-                    errors.add(row, "owner", _("与第%(row)s行同名客户的负责人不一致") % {
-                        "row": group.field_rows["owner"]})
-                elif "owner" not in group.field_rows:
-                    group.owner, group.field_rows["owner"] = owner, row
-        group.rows.append(row)
+                if group.owner_row is not None and group.owner_id != owner.pk:
+                    errors.add(row, "owner", _("与第%(row)s行同名客户的负责人不一致") % {"row": group.owner_row})
+                elif group.owner_row is None:
+                    group.owner_id, group.owner_row = owner.pk, row
+            group.n_rows += 1
         if contact is not None:
-            group.contacts.append((row, contact))
+            group.contacts.append((row, _pack(_CONTACT_KEYS, contact)))
             n_contacts += 1
+    if not n_rows:
+        raise ImportFileError(_("文件只有表头，没有数据行"))
+    return Plan(groups=list(groups.values()), errors=[], error_count=0, bad_rows=0, duplicates=[], report={},
+                owners={u.pk: u for u in owners.values()} | {actor.pk: actor}, rows=n_rows,
+                contacts=n_contacts, ignored_headers=upload.ignored_headers)
 
-    duplicates = _find_db_duplicates(actor=actor, groups=list(groups.values()), dup_mode=dup_mode,
-                                     errors=errors, parsed=parsed)
-    for g in groups.values():
-        if g.action == "create" and g.contacts:
-            # The first contact listed for a new customer becomes its primary contact.
-            g.contacts[0][1].setdefault("is_primary", True)
 
-    items = sorted(errors.items, key=lambda e: e["row"])
-    counts = {a: sum(1 for g in groups.values() if g.action == a) for a in ("create", "update", "skip")}
-    report = {
-        "rows": len(parsed.rows),
-        "good_rows": len(parsed.rows) - len(errors.rows),
-        "bad_rows": len(errors.rows),
-        "customers": len(groups),
-        "contacts": n_contacts,
+def _merge_continuation(group: Group, customer: dict, row: int, errors: _Errors) -> None:
+    """A continuation row may leave customer columns empty, but must not contradict them."""
+    current, changed = group.customer, False
+    for key, value in customer.items():
+        if key == "name" or value in ("", []):
+            continue
+        if current.get(key) in (None, "", []):
+            current[key] = value
+            group.overrides = {**(group.overrides or {}), key: row}
+            changed = True
+        elif current[key] != value:
+            errors.add(row, f"customer.{key}", _("与第%(row)s行同名客户的值不一致") % {"row": group.field_row(key)})
+    if changed:
+        group.blob = _pack(_CUSTOMER_KEYS, current)
+
+
+def _finish(plan: Plan, errors: _Errors, dup_mode: str) -> Plan:
+    plan.errors, plan.error_count, plan.bad_rows = errors.sorted(), errors.count, len(errors.rows)
+    counts = {a: 0 for a in ("create", "update", "skip")}
+    for g in plan.groups:
+        counts[g.action] += 1
+    plan.report = {
+        "rows": plan.rows,
+        "good_rows": plan.rows - plan.bad_rows,
+        "bad_rows": plan.bad_rows,
+        "customers": len(plan.groups),
+        "contacts": plan.contacts,
         **counts,
         "dup_mode": dup_mode,
-        "error_count": len(items),
-        "errors": items[:MAX_REPORTED_ERRORS],
-        "duplicates": duplicates[:MAX_REPORTED_ERRORS],
-        "ignored_headers": parsed.ignored_headers,
+        "error_count": plan.error_count,
+        "errors": plan.errors,
+        "duplicates": plan.duplicates[:MAX_REPORTED_ERRORS],
+        "ignored_headers": plan.ignored_headers,
     }
-    return Plan(groups=list(groups.values()), errors=items, duplicates=duplicates, report=report)
+    return plan
 
 
-def _chunks(values, size=500):
+def build_plan(*, actor: User, upload: Upload, dup_mode: str) -> Plan:
+    """Validate every row without writing; the plan says what the import would do."""
+    errors = _Errors(upload)
+    plan = _validate_rows(actor=actor, upload=upload, errors=errors)
+    plan.duplicates = _find_db_duplicates(actor=actor, groups=plan.groups, dup_mode=dup_mode, errors=errors)
+    return _finish(plan, errors, dup_mode)
+
+
+def _chunks(values, size=LOOKUP_CHUNK):
     values = list(values)
     for i in range(0, len(values), size):
         yield values[i : i + size]
 
 
+def _numbers(g: Group) -> tuple[str, list[str]]:
+    """The customer's phone and its contacts' numbers, as customer_create passes them to duplicates_find."""
+    customer_phone = g.customer.get("phone", "")
+    contact_phones = [str(c.get(k) or "") for _row, c in g.contact_list() for k in ("mobile", "phone")]
+    return customer_phone, [p for p in contact_phones if p]
+
+
 def _candidate_groups(groups: list[Group]) -> list[Group]:
-    """Groups that may match an existing customer, found with a few IN queries.
+    """Groups that may match an existing customer, found with a few IN queries per chunk of customers.
 
     duplicates_find is the authority on what counts as a duplicate, but calling
-    it for every row of a 10,000-row file would cost 10,000 queries; this narrows
-    the calls down to the rows that share a name, phone or code with the database.
+    it for every row of a 100,000-row file would cost 100,000 queries; this narrows
+    the calls down to the rows that share a name, number or code with the database.
     """
-    names = {g.name_norm for g in groups if g.name_norm}
-    phones = {p for g in groups if len(p := normalize_phone(g.customer.get("phone", ""))) >= 7}
-    codes = {c for g in groups if (c := normalize_credit_code(g.customer.get("credit_code", "")))}
-    hit_names, hit_phones, hit_codes = set(), set(), set()
-    for chunk in _chunks(names):
-        hit_names |= set(Customer.objects.filter(name_normalized__in=chunk).values_list("name_normalized", flat=True))
-    for chunk in _chunks(phones):
-        hit_phones |= set(Customer.objects.filter(phone_normalized__in=chunk).values_list("phone_normalized", flat=True))
-        hit_phones |= set(Contact.objects.filter(phone_normalized__in=chunk).values_list("phone_normalized", flat=True))
-    for chunk in _chunks(codes):
-        hit_codes |= set(Customer.objects.filter(credit_code__in=chunk).values_list("credit_code", flat=True))
-    return [
-        g for g in groups
-        if g.name_norm in hit_names
-        or normalize_phone(g.customer.get("phone", "")) in hit_phones
-        or normalize_credit_code(g.customer.get("credit_code", "")) in hit_codes
-    ]
+    out = []
+    for chunk in _chunks(groups):
+        keys = []
+        for g in chunk:
+            customer_phone, contact_phones = _numbers(g)
+            numbers = {d for p in (customer_phone, *contact_phones) if len(d := normalize_phone(p)) >= 7}
+            keys.append((g, numbers, normalize_credit_code(g.customer.get("credit_code", ""))))
+        names = [g.name_norm for g in chunk if g.name_norm]
+        phones = list(set().union(*(n for _g, n, _c in keys)))
+        codes = list({c for _g, _n, c in keys if c})
+        hit_names = set(Customer.objects.filter(name_normalized__in=names).values_list("name_normalized", flat=True))
+        hit_phones, hit_codes = set(), set()
+        if phones:
+            hit_phones |= set(Customer.objects.filter(phone_normalized__in=phones)
+                              .values_list("phone_normalized", flat=True))
+            hit_phones |= set(Contact.objects.filter(phone_normalized__in=phones)
+                              .values_list("phone_normalized", flat=True))
+        if codes:
+            hit_codes = set(Customer.objects.filter(credit_code__in=codes).values_list("credit_code", flat=True))
+        out += [g for g, n, c in keys if g.name_norm in hit_names or n & hit_phones or c in hit_codes]
+    return out
 
 
-def _find_db_duplicates(*, actor: User, groups: list[Group], dup_mode: str, errors: _Errors,
-                        parsed: ParsedFile) -> list[dict]:
+def _find_db_duplicates(*, actor: User, groups: list[Group], dup_mode: str, errors: _Errors) -> list[dict]:
     out = []
     claimed: dict[int, int] = {}  # existing customer id → file row that updates it
+    upload = errors.upload
     for g in _candidate_groups(groups):
-        matches = duplicates_find(
-            name=g.customer["name"], phone=g.customer.get("phone", ""), credit_code=g.customer.get("credit_code", "")
-        )
+        customer = g.customer
+        customer_phone, contact_phones = _numbers(g)
+        matches = duplicates_find(name=customer["name"], phone=customer_phone,
+                                  credit_code=customer.get("credit_code", ""), phones=contact_phones)
         if not matches:
             continue
         matched = sorted({f for m in matches for f in m["matched"]})
         owners = sorted({m["owner"] for m in matches})
         entry = {
             "row": g.first_row,
-            "name": g.customer["name"],
-            "matched": [parsed.header_of(f"customer.{f}") for f in matched],
+            "name": customer["name"],
+            "matched": [upload.header_of(f"customer.{f}") for f in matched],
             "owner": "、".join(owners),
             "action": "skip",
         }
@@ -290,6 +374,16 @@ def _find_db_duplicates(*, actor: User, groups: list[Group], dup_mode: str, erro
     return out
 
 
+def _recheck_owners(*, actor: User, plan: Plan, errors: _Errors) -> None:
+    """Owners validated before the write lock must still be active users the importer can see."""
+    visible = set(user_list(user=actor).values_list("pk", flat=True))
+    for g in plan.groups:
+        if g.owner_id not in visible and g.owner_id != actor.pk:
+            owner = plan.owners.get(g.owner_id)
+            errors.add(g.owner_row or g.first_row, "owner", _("用户“%(username)s”不存在、已停用或不在你的可见范围内") % {
+                "username": owner.username if owner else g.owner_id})
+
+
 # ---------------------------------------------------------------------------
 # Jobs
 # ---------------------------------------------------------------------------
@@ -304,16 +398,18 @@ def import_job_create(*, actor: User, filename: str, data: bytes, dup_mode: str 
         raise Forbidden(_("你的角色不能导入客户"))
     if dup_mode not in ImportJob.DupMode.values:
         raise ValidationFailed({"dup_mode": _("无效的重复处理方式")})
-    parsed = parse_upload(filename, data)
-    plan = build_plan(actor=actor, parsed=parsed, dup_mode=dup_mode)
+    upload = open_upload(filename, data)
+    plan = build_plan(actor=actor, upload=upload, dup_mode=dup_mode)
+    report = plan.report
+    del plan  # the groups are not needed any more; the job re-reads the stored file
     with transaction.atomic():
         job = ImportJob.objects.create(
             created_by=actor, filename=filename[:255], file_data=data, dup_mode=dup_mode,
-            report=plan.report, total_rows=len(parsed.rows),
+            report=report, total_rows=report["rows"],
         )
         audit.record(actor=actor, obj=job, action="create", changes={
             "filename": [None, job.filename], "dup_mode": [None, dup_mode], "total_rows": [None, job.total_rows],
-            "errors": [None, plan.report["error_count"]],
+            "errors": [None, report["error_count"]],
         })
     return job
 
@@ -345,10 +441,11 @@ def import_job_start(*, actor: User, job: ImportJob) -> ImportJob:
 
 
 class ImportAborted(Exception):
-    def __init__(self, errors: list[dict], report: dict | None = None):
+    def __init__(self, errors: list[dict], report: dict | None = None, count: int | None = None):
         self.errors = errors
         self.report = report
-        super().__init__(f"{len(errors)} row errors")
+        self.count = len(errors) if count is None else count
+        super().__init__(f"{self.count} row errors")
 
 
 def _progress_key(job_id: int) -> str:
@@ -371,9 +468,9 @@ def progress_get(job: ImportJob) -> dict:
     return {"done": done, "total": total, "percent": percent}
 
 
-def _late_errors(g: Group, exc: Exception, parsed: ParsedFile) -> list[dict]:
+def _late_errors(g: Group, contacts: list[tuple[int, dict]], exc: Exception, upload: Upload) -> list[dict]:
     """A service refused a row while writing: point at the row and column like the dry run does."""
-    errs = _Errors(parsed)
+    errs = _Errors(upload)
     if isinstance(exc, DuplicateFound):
         owners = "、".join(sorted({m["owner"] for m in exc.matches}))
         errs.add(g.first_row, "customer.name", _("与已有客户重复（负责人：%(owner)s）") % {"owner": owners})
@@ -382,7 +479,7 @@ def _late_errors(g: Group, exc: Exception, parsed: ParsedFile) -> list[dict]:
             row, col = g.first_row, f"customer.{key}"
             if key.startswith("contacts["):
                 index = int(key[len("contacts["): key.index("]")])
-                row = g.contacts[index][0] if index < len(g.contacts) else g.first_row
+                row = contacts[index][0] if index < len(contacts) else g.first_row
                 col = "contact." + key.split(".", 1)[-1]
             errs.add(row, col if col in BY_KEY else None, " ".join(str(m) for m in messages))
     else:
@@ -390,27 +487,54 @@ def _late_errors(g: Group, exc: Exception, parsed: ParsedFile) -> list[dict]:
     return errs.items
 
 
-def _apply_group(*, actor: User, g: Group) -> None:
-    if g.action == "create":
-        customer_services.customer_create(
-            actor=actor, owner=g.owner, contacts=[c for _row, c in g.contacts], **g.customer
-        )
-        return
-    customer = Customer.objects.get(pk=g.existing_id)
-    fields = {k: v for k, v in g.customer.items() if v not in ("", [], None)}
-    customer = customer_update(actor=actor, customer=customer, **fields)
-    existing = {normalize_name(c.name): c for c in customer.contacts.all()}
-    for _row, data in g.contacts:
-        match = existing.get(normalize_name(data["name"]))
-        if match is None:
-            existing[normalize_name(data["name"])] = contact_create(actor=actor, customer=customer, **data)
-        else:
-            contact_update(actor=actor, contact=match, **{k: v for k, v in data.items() if v and k != "is_primary"})
+def _apply_group(*, actor: User, g: Group, owners: dict[int, User], upload: Upload) -> None:
+    contacts = g.contact_list(primary_first=g.action == "create")
+    try:
+        if g.action == "create":
+            customer_services.customer_create(
+                actor=actor, owner=owners.get(g.owner_id, actor), contacts=[c for _row, c in contacts], **g.customer
+            )
+            return
+        customer = Customer.objects.get(pk=g.existing_id)
+        fields = {k: v for k, v in g.customer.items() if v not in ("", [], None)}
+        customer = customer_update(actor=actor, customer=customer, **fields)
+        existing = {normalize_name(c.name): c for c in customer.contacts.all()}
+        for _row, data in contacts:
+            match = existing.get(normalize_name(data["name"]))
+            if match is None:
+                existing[normalize_name(data["name"])] = contact_create(actor=actor, customer=customer, **data)
+            else:
+                contact_update(actor=actor, contact=match,
+                               **{k: v for k, v in data.items() if v and k != "is_primary"})
+    except (ValidationFailed, Forbidden) as exc:
+        raise ImportAborted(_late_errors(g, contacts, exc, upload))
 
 
 # Files with at least this many new customers are written in batches (see _create_batch).
 BULK_MIN_CUSTOMERS = 500
-BULK_BATCH = 500
+BULK_BATCH = 1000
+
+
+_PLAIN = (str, int, bool)
+
+
+def _created(obj, fields) -> dict:
+    """Same result as audit.diff({}, audit.snapshot(obj, fields)), ~3x cheaper.
+
+    Runs for 200,000 objects in a 100,000-row import; plain values (all of a new
+    customer's or contact's audited fields) skip to_jsonable's type checks.
+    """
+    out = {}
+    for name, attname in _attnames(type(obj), tuple(fields)):
+        value = getattr(obj, attname)
+        if value is not None:
+            out[name] = [None, value if type(value) in _PLAIN else audit.to_jsonable(value)]
+    return out
+
+
+@functools.cache
+def _attnames(model, fields: tuple[str, ...]) -> list[tuple[str, str]]:
+    return [(name, model._meta.get_field(name).attname) for name in fields]
 
 
 def _create_batch(*, actor: User, groups: list[Group]) -> None:
@@ -420,21 +544,21 @@ def _create_batch(*, actor: User, groups: list[Group]) -> None:
     (its per-row duplicate query scans contacts, so the cost grows with the table), and
     the import's transaction holds SQLite's write lock all that time, so other users'
     saves time out. Here the rows were validated (validate_customer_data /
-    validate_contact_data) and checked for duplicates (duplicates_find) by build_plan
-    inside the same transaction, and the audit events carry exactly the fields
+    validate_contact_data) before the transaction and checked for duplicates
+    (duplicates_find) inside it, and the audit events carry exactly the fields
     customer_create and contact creation record. If customer_create ever gains side
     effects (notifications, assignment rules), they must be added here too.
     """
     customers = []
     for g in groups:
-        customer = Customer(owner=g.owner, **g.customer)
+        customer = Customer(owner_id=g.owner_id, **g.customer)
         customer_services._denormalize(customer)
         customers.append(customer)
     Customer.objects.bulk_create(customers)
     contacts: list[list[Contact]] = []
     for g, customer in zip(groups, customers, strict=True):
         own = []
-        for _row, data in g.contacts:
+        for _row, data in g.contact_list(primary_first=True):
             contact = Contact(customer=customer, **data)
             contact.phone_normalized = normalize_phone(contact.mobile or contact.phone)
             own.append(contact)
@@ -442,37 +566,40 @@ def _create_batch(*, actor: User, groups: list[Group]) -> None:
     Contact.objects.bulk_create([c for own in contacts for c in own])
     entries = []
     for customer, own in zip(customers, contacts, strict=True):
-        entries.append((customer, "create", audit.diff(
-            {}, audit.snapshot(customer, customer_services.CUSTOMER_AUDIT_FIELDS)), None, None, None))
+        entries.append((customer, "create", _created(customer, customer_services.CUSTOMER_AUDIT_FIELDS),
+                        None, None, None))
         for contact in own:
-            entries.append((contact, "create", audit.diff(
-                {}, {**audit.snapshot(contact, customer_services.CONTACT_FIELDS), "customer": customer.pk}),
-                None, None, None))
+            changes = _created(contact, customer_services.CONTACT_FIELDS)
+            changes["customer"] = [None, customer.pk]
+            entries.append((contact, "create", changes, None, None, None))
     audit.record_many(actor=actor, entries=entries)
 
 
-def _write_plan(*, actor: User, plan: Plan, parsed: ParsedFile, progress) -> None:
+def _write_plan(*, actor: User, plan: Plan, upload: Upload, progress) -> None:
     creates = [g for g in plan.groups if g.action == "create"]
     bulk = len(creates) >= BULK_MIN_CUSTOMERS
     if bulk:
         for i in range(0, len(creates), BULK_BATCH):
             batch = creates[i : i + BULK_BATCH]
             _create_batch(actor=actor, groups=batch)
-            progress(sum(len(g.rows) for g in batch))
+            progress(sum(g.n_rows for g in batch))
     for g in plan.groups:
         if g.action == "skip" or (bulk and g.action == "create"):
             if g.action == "skip":
-                progress(len(g.rows))
+                progress(g.n_rows)
             continue
-        try:
-            _apply_group(actor=actor, g=g)
-        except (ValidationFailed, Forbidden) as exc:
-            raise ImportAborted(_late_errors(g, exc, parsed))
-        progress(len(g.rows))
+        _apply_group(actor=actor, g=g, owners=plan.owners, upload=upload)
+        progress(g.n_rows)
 
 
 def import_job_run(*, job_id: int) -> ImportJob:
-    """Re-validate and write the whole file in one transaction; called by the Huey task."""
+    """Re-validate and write the whole file in one transaction; called by the Huey task.
+
+    Reading and validating the rows needs no lock, so it happens before the
+    transaction; under the write lock only what the database can have changed
+    since then is checked again (owners still visible and active, duplicates),
+    then everything is written.
+    """
     job = ImportJob.objects.select_related("created_by").get(pk=job_id)
     now = timezone.now()
     started = ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.QUEUED).update(
@@ -485,15 +612,18 @@ def import_job_run(*, job_id: int) -> ImportJob:
     total = job.total_rows
     progress_set(job.pk, 0, total)
     try:
-        # Parsing needs no database, so it happens before the transaction takes the write lock.
-        parsed = parse_upload(job.filename, bytes(job.file_data))
+        upload = open_upload(job.filename, bytes(job.file_data))
+        errors = _Errors(upload)
+        plan = _validate_rows(actor=actor, upload=upload, errors=errors)
         with transaction.atomic():
             if not can_import(actor):
                 raise Forbidden(_("你的角色不能导入客户"))
-            # The database may have changed since the dry run: validate again under the write lock.
-            plan = build_plan(actor=actor, parsed=parsed, dup_mode=job.dup_mode)
-            if plan.errors:
-                raise ImportAborted(plan.errors, plan.report)
+            _recheck_owners(actor=actor, plan=plan, errors=errors)
+            plan.duplicates = _find_db_duplicates(actor=actor, groups=plan.groups, dup_mode=job.dup_mode,
+                                                  errors=errors)
+            plan = _finish(plan, errors, job.dup_mode)
+            if plan.error_count:
+                raise ImportAborted(plan.errors, plan.report, plan.error_count)
             state = {"done": 0, "mark": 0, "at": time.monotonic()}
             step = max(1, total // 100)
 
@@ -504,11 +634,11 @@ def import_job_run(*, job_id: int) -> ImportJob:
                     progress_set(job.pk, state["done"], total)
                     state["mark"], state["at"] = state["done"] + step, time.monotonic()
 
-            _write_plan(actor=actor, plan=plan, parsed=parsed, progress=progress)
+            _write_plan(actor=actor, plan=plan, upload=upload, progress=progress)
             counts = plan.report
             job.status = ImportJob.Status.DONE
             job.created_count, job.updated_count, job.skipped_count = counts["create"], counts["update"], counts["skip"]
-            job.total_rows = len(parsed.rows)
+            job.total_rows = plan.rows
             job.report = plan.report
             job.finished_at = timezone.now()
             job.save()
@@ -522,8 +652,8 @@ def import_job_run(*, job_id: int) -> ImportJob:
     except ImportAborted as exc:
         report = dict(exc.report or job.report)
         report["errors"] = exc.errors[:MAX_REPORTED_ERRORS]
-        report["error_count"] = len(exc.errors)
-        return _fail(job, _("导入已取消，没有写入任何数据：%(n)s处错误") % {"n": len(exc.errors)}, report)
+        report["error_count"] = exc.count
+        return _fail(job, _("导入已取消，没有写入任何数据：%(n)s处错误") % {"n": exc.count}, report)
     except (ImportFileError, Forbidden) as exc:
         return _fail(job, str(exc))
     except Exception:
@@ -542,3 +672,43 @@ def _fail(job: ImportJob, message: str, report: dict | None = None) -> ImportJob
                      changes={"status": [ImportJob.Status.RUNNING, ImportJob.Status.FAILED], "error": [None, message]})
     job.refresh_from_db()
     return job
+
+
+# ---------------------------------------------------------------------------
+# Retention of uploaded files
+# ---------------------------------------------------------------------------
+
+
+def import_files_purge(*, now=None) -> int:
+    """Delete the stored upload of jobs that finished, failed or were never started N days ago.
+
+    The job row and its report stay (they are the record of what was imported);
+    only the file, which may hold thousands of customers' contact details, goes.
+    A validated job that was never started is marked failed, since it cannot run
+    without its file. Returns the number of files deleted. Idempotent: a purged
+    job has an empty file and is not selected again.
+    """
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=settings.TUIJIN_IMPORT_FILE_RETENTION_DAYS)
+    message = _("上传的文件已按保留期限删除")
+    purged = 0
+    with transaction.atomic():
+        jobs = list(
+            ImportJob.objects.select_for_update()
+            .filter(Q(status__in=[ImportJob.Status.DONE, ImportJob.Status.FAILED], finished_at__lt=cutoff)
+                    | Q(status=ImportJob.Status.VALIDATED, created_at__lt=cutoff))
+            .exclude(file_data=b"")
+            .defer("file_data", "report")
+        )
+        entries = []
+        for job in jobs:
+            fields = {"file_data": b""}
+            changes = {"file": [job.filename, None]}
+            if job.status == ImportJob.Status.VALIDATED:
+                fields.update(status=ImportJob.Status.FAILED, error=message, finished_at=now)
+                changes["status"] = [ImportJob.Status.VALIDATED, ImportJob.Status.FAILED]
+            purged += ImportJob.objects.filter(pk=job.pk).update(**fields)
+            entries.append((job, "file_purged", changes, None, None, None))
+        if entries:
+            audit.record_many(actor=None, entries=entries)
+    return purged
