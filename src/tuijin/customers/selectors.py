@@ -7,10 +7,11 @@ team member. Pages and API both call these functions.
 
 from __future__ import annotations
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from tuijin.core.errors import NotFound
+from tuijin.core.paging import NoIndex
 from tuijin.org.models import User
 from tuijin.org.selectors import team_user_ids, visible_owner_ids
 
@@ -46,6 +47,24 @@ def visible_customers_q(user: User, prefix: str = "") -> Q | None:
         return Q(owner_id__in=ids) | Q(pk__in=members)
     visible = Customer.objects.filter(Q(owner_id__in=ids) | Q(pk__in=members)).values("pk")
     return Q(**{f"{prefix}id__in": visible})
+
+
+def filter_visible_by_owner_or_customer(qs: QuerySet, user: User, *, walk: bool = False) -> QuerySet:
+    """Rows carrying owner_id and customer_id (opportunities, activities) that `user` sees: their
+    owner is visible, or their customer is.
+
+    walk: for large visible sets (core.paging): the same condition on `+owner_id` / `+customer_id`
+    (core.paging.NoIndex), so the database walks the index of the list's sort order and stops
+    after a page instead of collecting every visible row through the owner/customer indexes.
+    """
+    ids = visible_owner_ids(user)
+    if ids is None:
+        return qs
+    if walk:
+        visible = Customer.objects.filter(visible_customers_q(user)).values("pk")
+        qs = qs.alias(_owner=NoIndex(F("owner_id")), _customer=NoIndex(F("customer_id")))
+        return qs.filter(Q(_owner__in=ids) | Q(_customer__in=visible))
+    return qs.filter(Q(owner_id__in=ids) | visible_customers_q(user, prefix="customer__"))
 
 
 def customer_visible_qs(*, user: User) -> QuerySet[Customer]:

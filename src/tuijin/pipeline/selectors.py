@@ -6,12 +6,11 @@ customer is visible to the user (owner visible, or the user is a team member).
 
 from __future__ import annotations
 
-from django.db.models import F, Prefetch, Q, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 
 from tuijin.core.errors import NotFound
-from tuijin.core.paging import NoIndex
 from tuijin.customers.models import Customer, CustomerMember
-from tuijin.customers.selectors import membership_q, visible_customers_q
+from tuijin.customers.selectors import filter_visible_by_owner_or_customer, membership_q, visible_customers_q
 from tuijin.org.models import User
 from tuijin.org.selectors import team_user_ids, visible_owner_ids
 
@@ -35,15 +34,7 @@ def visible_opportunities_q(user: User, prefix: str = "") -> Q | None:
 
 def opportunity_visible_qs(*, user: User, walk_sort_index: bool = False) -> QuerySet[Opportunity]:
     """Visible opportunities; walk_sort_index for large visible sets (see core.paging.NoIndex)."""
-    qs = Opportunity.objects.all()
-    ids = visible_owner_ids(user)
-    if ids is None:
-        return qs
-    if walk_sort_index:
-        visible = Customer.objects.filter(visible_customers_q(user)).values("pk")
-        qs = qs.alias(_owner=NoIndex(F("owner_id")), _customer=NoIndex(F("customer_id")))
-        return qs.filter(Q(_owner__in=ids) | Q(_customer__in=visible))
-    return qs.filter(visible_opportunities_q(user))
+    return filter_visible_by_owner_or_customer(Opportunity.objects.all(), user, walk=walk_sort_index)
 
 
 def opportunity_list(
