@@ -108,6 +108,9 @@ def test_accuracy_chart_renders(world, live_server, browser):
     page = _login(context, live_server.url, "director")
     page.goto(f"{live_server.url}/forecasts/accuracy/?start={WEEK}&end={WEEK}")
     page.wait_for_selector("#chart-deviation canvas")
+    assert "华东大区" in page.inner_text("#accuracy-table")  # a director starts at regions
+    page.goto(f"{live_server.url}/forecasts/accuracy/?start={WEEK}&end={WEEK}&group=rep")
+    page.wait_for_selector("#chart-deviation canvas")
     assert "40.0%" in page.inner_text("#accuracy-table")
     page.screenshot(path=f"{SHOTS}/forecast-accuracy.png", full_page=True)
     context.close()

@@ -7,7 +7,6 @@ import io
 import tracemalloc
 import zipfile
 
-import openpyxl
 import pytest
 from django.db import connection
 from django.test import override_settings
@@ -20,19 +19,11 @@ from tuijin.integrations.excel import services
 from tuijin.integrations.excel.models import ImportJob
 from tuijin.integrations.excel.parsing import ImportFileError, open_upload
 
-from .helpers import HEADERS, credit_code, row
+from .helpers import HEADERS, credit_code, row, xlsx_bytes
 
 
 def big_xlsx(rows: list[dict], headers: list[str] = HEADERS) -> bytes:
-    """Written in openpyxl's streaming mode (inline strings), like the bench file."""
-    wb = openpyxl.Workbook(write_only=True)
-    ws = wb.create_sheet("客户")
-    ws.append(headers)
-    for r in rows:
-        ws.append([r.get(h, "") for h in headers])
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
+    return xlsx_bytes(rows, headers, write_only=True)
 
 
 def test_ten_thousand_rows_with_a_few_bad_ones_lists_every_one_and_writes_nothing(org):
