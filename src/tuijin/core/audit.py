@@ -332,10 +332,11 @@ def verify(batch_size: int = 5000, *, checkpoint_file: Path | None = None) -> Ve
                 return fail(expected_seq, f"event #{expected_seq} is missing", checked)
             if event.prev_hash != prev:
                 return fail(event.seq, f"event #{event.seq} does not link to its predecessor", checked)
-            expected = legacy_hash(event) if event.seq <= legacy_until else compute_hash(event, key=key)
+            legacy = event.seq <= legacy_until
+            expected = legacy_hash(event) if legacy else compute_hash(event, key=key)
             if not hmac.compare_digest(expected, event.hash):
-                return fail(event.seq, f"event #{event.seq} was altered after it was written "
-                                       f"(its MAC does not match under TUIJIN_AUDIT_KEY)", checked)
+                how = "its legacy SHA-256 does not match" if legacy else "its MAC does not match under TUIJIN_AUDIT_KEY"
+                return fail(event.seq, f"event #{event.seq} was altered after it was written ({how})", checked)
             for cp in at_seq.get(event.seq, ()):
                 if cp.mac != event.hash:
                     return fail(event.seq, f"event #{event.seq} differs from the checkpoint of {cp.time} "
@@ -344,6 +345,7 @@ def verify(batch_size: int = 5000, *, checkpoint_file: Path | None = None) -> Ve
             expected_seq += 1
             checked += 1
         last_pk = batch[-1].seq
+    head = AuditChainHead.objects.filter(id=1).first()  # as of the end of the walk
     if head and head.last_seq != checked:
         missing = checked + 1
         return fail(missing, f"event #{missing} is missing (chain head says {head.last_seq})", checked)

@@ -20,7 +20,7 @@ class Command(BaseCommand):
                                   f"TUIJIN_AUDIT_KEY; anchored by the keyed events after it)")
             if result.checkpoints:
                 last = result.checkpoints[-1]
-                self.stdout.write(f"  {len(result.checkpoints)} checkpoints match ({checkpoint_path()}); "
+                self.stdout.write(f"  {len(result.checkpoints)} checkpoint(s) match ({checkpoint_path()}); "
                                   f"the last: {last.time} event #{last.seq}")
             else:
                 self.stdout.write(f"  no checkpoints yet ({checkpoint_path()}): truncation is not detectable")
