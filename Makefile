@@ -33,7 +33,7 @@ $(TOOLS_VENV)/.installed:
 # Re-resolve after editing pyproject.toml (keeps existing pins); LOCK_ARGS=--upgrade moves everything to
 # the newest allowed versions, LOCK_ARGS="--upgrade-package django" just one.
 lock: $(TOOLS_VENV)/.installed
-	$(TOOLS_VENV)/bin/uv pip compile pyproject.toml --extra test --extra bench --universal --python-version 3.11 \
+	$(TOOLS_VENV)/bin/uv pip compile -q pyproject.toml --extra test --extra bench --universal --python-version 3.11 \
 	  --generate-hashes --custom-compile-command "make lock" -o requirements.lock $(LOCK_ARGS)
 
 # Known vulnerabilities in the locked packages (exit 1); an unreachable database is reported and skipped.
