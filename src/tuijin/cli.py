@@ -1,4 +1,4 @@
-"""The `tuijin` console command: serve, worker, demo, audit verify, run (web + worker), and Django commands.
+"""The `tuijin` console command: serve, worker, demo, audit verify/checkpoint, run (web + worker), and Django commands.
 
 `tuijin <anything else>` passes through to Django's management commands, so
 `tuijin migrate` and `tuijin createsuperuser` work as expected.
@@ -96,10 +96,10 @@ def _bench(args: list[str]) -> int:
 
 
 def _audit(args: list[str]) -> int:
-    if not args or args[0] != "verify":
-        print("usage: tuijin audit verify", file=sys.stderr)
+    if not args or args[0] not in {"verify", "checkpoint"}:
+        print("usage: tuijin audit verify | tuijin audit checkpoint", file=sys.stderr)
         return 2
-    return _manage(["audit_verify", *args[1:]])
+    return _manage([f"audit_{args[0]}", *args[1:]])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] in {"-h", "--help", "help"}:
         print(__doc__)
         print("commands: serve | worker [--no-periodic] | run | demo [--reps N --customers N --months N --seed N] | "
-              "audit verify | template apply CODE | bench [--scale S ...] | <django command>")
+              "audit verify|checkpoint | template apply CODE | bench [--scale S ...] | <django command>")
         return 0
     command, rest = argv[0], argv[1:]
     if command == "serve":

@@ -1,12 +1,15 @@
 """Django settings, read from the environment.
 
 Defaults work on one machine (SQLite under var/, embedded Huey queue). A
-production deployment sets TUIJIN_SECRET_KEY (there is no default secret
-outside demo/debug mode), DATABASE_URL, REDIS_URL and TUIJIN_ALLOWED_HOSTS.
+production deployment sets TUIJIN_SECRET_KEY and TUIJIN_AUDIT_KEY (there is no
+default secret outside demo/debug mode), DATABASE_URL, REDIS_URL and TUIJIN_ALLOWED_HOSTS.
 """
 
+import hashlib
+import hmac
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import dj_database_url
@@ -40,6 +43,25 @@ if not SECRET_KEY:
         raise ImproperlyConfigured(
             "TUIJIN_SECRET_KEY is not set. Set it, or set TUIJIN_DEMO=1 for a local demo."
         )
+
+# Key of the change-trail chain (HMAC-SHA256, docs/audit.md): from the environment only, never the database.
+TUIJIN_AUDIT_KEY = os.environ.get("TUIJIN_AUDIT_KEY", "")
+if not TUIJIN_AUDIT_KEY:
+    if DEBUG or DEMO_MODE or TESTING:
+        # Derived from the (demo) secret key with a label, so a demo chain verifies across restarts.
+        TUIJIN_AUDIT_KEY = hmac.new(SECRET_KEY.encode(), b"tuijin audit chain key v1", hashlib.sha256).hexdigest()
+    else:
+        raise ImproperlyConfigured(
+            "TUIJIN_AUDIT_KEY is not set. Set it (32+ random characters, kept outside the database), "
+            "or set TUIJIN_DEMO=1 for a local demo."
+        )
+elif len(TUIJIN_AUDIT_KEY) < 32:
+    raise ImproperlyConfigured("TUIJIN_AUDIT_KEY is too short: use at least 32 random characters.")
+# Append-only checkpoint file of the chain head (written daily and by `tuijin audit checkpoint`).
+TUIJIN_AUDIT_CHECKPOINT_FILE = Path(os.environ.get("TUIJIN_AUDIT_CHECKPOINT_FILE", "") or (
+    # Under tests a per-process file, so a stray checkpoint never leaks into the next run's verify().
+    Path(tempfile.gettempdir()) / f"tuijin-test-audit-checkpoints-{os.getpid()}.log" if TESTING
+    else VAR_DIR / "audit-checkpoints.log"))
 
 ALLOWED_HOSTS = [h.strip() for h in os.environ.get("TUIJIN_ALLOWED_HOSTS", "").split(",") if h.strip()]
 if not ALLOWED_HOSTS:
