@@ -70,7 +70,7 @@ def _urls(cascade, org, report) -> list[tuple[str, str]]:
 
 @pytest.mark.parametrize("value", EXTREMES)
 def test_extreme_parameters_give_no_server_error(cascade, org, login, value):
-    report, _ = report_generate(actor=org.users["director"], start=dt.date(2026, 1, 1), send=False)
+    report, _ = report_generate(actor=org.users["director"], start=dt.date(2026, 1, 1))
     failures = []
     for username in ["director", "manager.east"]:
         client = login(org.users[username])

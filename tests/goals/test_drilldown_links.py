@@ -77,7 +77,7 @@ def test_every_link_shown_to_every_role_opens(world, cascade, org, login):
 
     for name in ["rep.east1", "rep.east2", "rep.south1"]:
         deal(org, org.users[name], 50000, closed=dt.date(2026, 1, 20))
-    report, _ = report_generate(actor=org.users["director"], start=dt.date(2026, 1, 1), send=False)
+    report, _ = report_generate(actor=org.users["director"], start=dt.date(2026, 1, 1))
     submitted_report(world)
     seeds = _seeds(cascade, org, report)
     failures, checked = [], 0
