@@ -118,6 +118,7 @@ def _out_of_range(request, exc):
 
 def _register_routers() -> None:
     from tuijin.customers.api import router as customers_router
+    from tuijin.customers.grading_api import router as grading_router
     from tuijin.followups.api import router as activities_router
     from tuijin.forecasting.api import router as forecasting_router
     from tuijin.goals.api import router as goals_router
@@ -128,6 +129,7 @@ def _register_routers() -> None:
 
     api.add_router("/", org_router)
     api.add_router("/", customers_router)
+    api.add_router("/", grading_router)
     api.add_router("/", pipeline_router)
     api.add_router("/", activities_router)
     api.add_router("/", notify_router)

@@ -9,15 +9,16 @@ from typing import Any
 
 from django.http import HttpResponse
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from ninja import Router, Schema, Status
+from ninja.errors import ValidationError
 
-from tuijin.core.errors import NotFound
+from tuijin.core.apiutils import MAX_PAGE, validation_detail
+from tuijin.core.errors import Forbidden, NotFound
 from tuijin.org.models import User
-from tuijin.org.selectors import user_list
-from tuijin.web.common import date_or_none
 
 from . import board as board_mod
-from . import selectors, services
+from . import params, permissions, selectors, services
 from .models import MetricKind, Target
 from .report import CAUSES
 from .views import report_record_ids, report_rows_for_display, visible_records, visible_report_rows
@@ -26,7 +27,10 @@ router = Router(tags=["goals"])
 
 
 def _on(on: str | None) -> dt.date:
-    return date_or_none(on) or selectors.today()
+    try:
+        return params.day(on, field="on") or selectors.today()
+    except params.BadParameter as exc:
+        raise ValidationError(validation_detail(exc.errors, where="query"))
 
 
 class MetricOut(Schema):
@@ -77,16 +81,17 @@ def _kpi_out(k: dict) -> dict:
     return out
 
 
-def _target_out(t: Target, on: dt.date | None = None) -> dict:
+def _target_out(t: Target, on: dt.date | None = None, *, linked: bool = True) -> dict:
+    """A target; `records` is None when the viewer may not open them (an ancestor shown for context)."""
     return {
         "id": t.pk, "key_result_id": t.key_result_id, "parent_id": t.parent_id, "org_unit_id": t.org_unit_id,
         "org_unit": t.org_unit.name, "user_id": t.user_id, "scope": t.scope_label, "value": t.value,
         "baseline": t.baseline, "growth": t.growth, "depth": t.depth,
-        "records": board_mod.api_figure_url(t.pk, on or selectors.today()),
+        "records": board_mod.api_figure_url(t.pk, on or selectors.today()) if linked else None,
     }
 
 
-def _objective_out(o, on: dt.date) -> dict:
+def _objective_out(o, on: dt.date, user) -> dict:
     krs = list(o.key_results.all())
     roots = {t.key_result_id: t for t in Target.objects.filter(key_result__in=krs, parent__isnull=True)
              .select_related("key_result__metric", "key_result__objective__period", "org_unit", "user")}
@@ -96,7 +101,9 @@ def _objective_out(o, on: dt.date) -> dict:
                    "end": o.period.end},
         "key_results": [{
             "id": kr.pk, "title": kr.title, "metric": kr.metric.key,
-            "company": _kpi_out(board_mod.target_kpi(roots[kr.pk], on)) if kr.pk in roots else None,
+            "company": _kpi_out(board_mod.for_viewer(board_mod.target_kpi(roots[kr.pk], on),
+                                                     selectors.can_see_target(user, roots[kr.pk])))
+            if kr.pk in roots else None,
             "attenuation": f"/api/goals/key-results/{kr.pk}/attenuation",
         } for kr in krs],
     }
@@ -112,7 +119,7 @@ def objectives(request, on: str | None = None, all: bool = False):
     """Objectives whose period contains `on` (default today); all=true lists every period."""
     day = _on(on)
     qs = selectors.objective_list(user=request.user, on_date=None if all else day)
-    items = [_objective_out(o, day) for o in qs]
+    items = [_objective_out(o, day, request.user) for o in qs]
     return {"items": items, "count": len(items)}
 
 
@@ -126,12 +133,12 @@ def objective_create(request, payload: ObjectiveIn):
         o = services.objective_create(actor=request.user, period=period, title=payload.title,
                                       description=payload.description,
                                       key_results=[kr.dict() for kr in payload.key_results])
-    return _objective_out(selectors.objective_get(user=request.user, pk=o.pk), selectors.today())
+    return _objective_out(selectors.objective_get(user=request.user, pk=o.pk), selectors.today(), request.user)
 
 
 @router.get("/goals/objectives/{objective_id}")
 def objective_detail(request, objective_id: int, on: str | None = None):
-    return _objective_out(selectors.objective_get(user=request.user, pk=objective_id), _on(on))
+    return _objective_out(selectors.objective_get(user=request.user, pk=objective_id), _on(on), request.user)
 
 
 @router.post("/goals/objectives/{objective_id}/key-results", response={201: dict})
@@ -140,7 +147,8 @@ def key_result_create(request, objective_id: int, payload: KeyResultIn):
     kr = services.key_result_create(actor=request.user, objective=o, metric=payload.metric, target=payload.target,
                                     title=payload.title)
     root = kr.targets.select_related("org_unit", "user").get(parent__isnull=True)
-    return {"id": kr.pk, "title": kr.title, "metric": kr.metric.key, "company_target": _target_out(root)}
+    return {"id": kr.pk, "title": kr.title, "metric": kr.metric.key,
+            "company_target": _target_out(root, linked=selectors.can_see_target(request.user, root))}
 
 
 @router.get("/goals/key-results/{kr_id}/attenuation")
@@ -149,7 +157,7 @@ def attenuation(request, kr_id: int):
     data = selectors.cascade(user=request.user, key_result=kr)
     return {
         "key_result": {"id": kr.pk, "title": kr.title, "metric": kr.metric.key, "period": kr.objective.period.name},
-        "levels": [{**_target_out(r["target"]), "level": r["level"], "scope_kind": r["scope_kind"],
+        "levels": [{**_target_out(r["target"], linked=r["own_visible"]), "level": r["level"], "scope_kind": r["scope_kind"],
                     "parent_growth": r["parent_growth"], "children_sum": r["children_sum"], "flags": r["flags"]}
                    for r in data["rows"]],
         "flags": data["flags"],
@@ -186,7 +194,7 @@ def _record_out(kind: str, r) -> dict:
 
 
 def _page(qs, page: int, page_size: int, kind: str) -> dict:
-    page, page_size = max(page, 1), min(max(page_size, 1), 200)
+    page, page_size = min(max(page, 1), MAX_PAGE), min(max(page_size, 1), 200)
     count = qs.count()
     items = list(qs[(page - 1) * page_size: page * page_size])
     return {"kind": kind, "count": count, "items": [_record_out(kind, r) for r in items]}
@@ -225,14 +233,14 @@ def board_me(request, on: str | None = None):
 
 @router.get("/goals/boards/team")
 def board_team(request, on: str | None = None):
-    """Every visible person's KPIs and the roll-up of the viewer's unit."""
-    user, day = request.user, _on(on)
-    people = list(user_list(user=user).filter(role__in=[User.Role.REP, User.Role.MANAGER]).exclude(pk=user.pk)
-                  .order_by("org_unit__path", "username"))
-    from tuijin.org.models import OrgUnit
-
-    unit = user.org_unit if user.role == User.Role.MANAGER else OrgUnit.objects.filter(parent__isnull=True).first()
-    data = board_mod.team_board(unit, people, day)
+    """Every visible person's KPIs and the roll-up of the viewer's unit (goals.permissions: 403 for reps and
+    cross-role staff, as on the page)."""
+    user = request.user
+    unit = permissions.team_board_unit(user)
+    if not permissions.can_view_team_board(user, unit):
+        raise Forbidden(_("团队目标看板仅对销售经理、总监、VP 和管理员开放"))
+    day = _on(on)
+    data = board_mod.team_board_for(user, unit, day)
     return {
         "on": day,
         "rollup": [_kpi_out(k) for k in data["rollup"]],
