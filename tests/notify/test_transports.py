@@ -16,7 +16,9 @@ import re
 
 import pytest
 from django.core import mail
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from tuijin.health.services import blocker_create
 from tuijin.notify import transports
