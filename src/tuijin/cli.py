@@ -43,8 +43,8 @@ def _serve(args: list[str]) -> int:
 def _worker(args: list[str]) -> int:
     """The Huey consumer. It also schedules periodic jobs unless `--no-periodic` or TUIJIN_WORKER_PERIODIC=0.
 
-    Run exactly one scheduling worker per deployment; extra workers get --no-periodic.
-    (Every periodic job is idempotent anyway, so a second scheduler by mistake duplicates nothing.)
+    Extra workers should get --no-periodic; if two workers schedule anyway, only the one holding the
+    scheduler lease enqueues periodic jobs (notify/scheduler.py), the other takes over when it dies.
     """
     args = list(args)
     periodic = os.environ.get("TUIJIN_WORKER_PERIODIC", "1").strip().lower() not in {"0", "false", "no", "off"}
