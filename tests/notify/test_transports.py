@@ -116,7 +116,7 @@ def test_any_user_text_renders_without_foreign_links_and_the_platforms_accept_it
 
 
 NASTY_TITLE = "[点此查看审批](http://evil.example) ![](http://evil/x.png) <@all>\r\n# 伪造标题"
-NASTY_BODY = "\n".join(NASTY)
+NASTY_BODY = "\n".join(t for t in NASTY if "\x00" not in t)  # PostgreSQL text cannot hold NUL at all
 
 
 def test_every_kind_through_the_outbox_is_accepted_and_inert(org, make_robot, robot_server):
