@@ -72,11 +72,15 @@ def lease_holder() -> str | None:
 
 def holds_lease() -> bool:
     """Acquire or renew now; logs when this worker starts or stops being the scheduler."""
+    # Called outside any request or task, so Django never recycles this thread's connection by itself:
+    # drop one that broke (database restarted) or outlived CONN_MAX_AGE, or the lease could never be renewed.
+    close_old_connections()
     try:
         held = lease_acquire()
     except Exception:
         # Without the database we cannot know who schedules: do not, the jobs need the database anyway.
         logger.exception("scheduler lease: could not reach the database; not scheduling periodic jobs")
+        connection.close()
         held = False
     with _state_lock:
         before, _state["held"] = _state["held"], held
@@ -95,7 +99,6 @@ def _heartbeat(stop: threading.Event) -> None:
     interval = max(conf.scheduler_lease_seconds() / 3, 0.5)
     while not stop.wait(interval):
         holds_lease()
-        close_old_connections()
         connection.close()  # this thread's own connection; do not hold SQLite or a pool slot between beats
 
 
