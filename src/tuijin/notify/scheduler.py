@@ -74,13 +74,15 @@ def holds_lease() -> bool:
     """Acquire or renew now; logs when this worker starts or stops being the scheduler."""
     # Called outside any request or task, so Django never recycles this thread's connection by itself:
     # drop one that broke (database restarted) or outlived CONN_MAX_AGE, or the lease could never be renewed.
-    close_old_connections()
+    if not connection.in_atomic_block:  # (a caller's transaction, e.g. a test's, is left alone)
+        close_old_connections()
     try:
         held = lease_acquire()
     except Exception:
         # Without the database we cannot know who schedules: do not, the jobs need the database anyway.
         logger.exception("scheduler lease: could not reach the database; not scheduling periodic jobs")
-        connection.close()
+        if not connection.in_atomic_block:
+            connection.close()
         held = False
     with _state_lock:
         before, _state["held"] = _state["held"], held
