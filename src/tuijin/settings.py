@@ -200,7 +200,9 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 HUEY_NAME = os.environ.get("TUIJIN_HUEY_NAME", "tuijin")
 HUEY_CONSUMER = {"workers": int(os.environ.get("TUIJIN_WORKER_THREADS", "2")), "worker_type": "thread"}
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    # Timeouts so a request (and /healthz) answers when Redis is away instead of hanging.
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+                          "OPTIONS": {"socket_connect_timeout": 3, "socket_timeout": 3}}}
     # A short connect timeout: notify() enqueues after commit and must not hang a request when Redis is away.
     _huey_url = REDIS_URL if "socket_connect_timeout" in REDIS_URL else (
         REDIS_URL + ("&" if "?" in REDIS_URL else "?") + "socket_connect_timeout=3")
@@ -242,6 +244,14 @@ if not DEBUG and not DEMO_MODE and not TESTING:
 
 EMAIL_BACKEND = os.environ.get("TUIJIN_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = os.environ.get("TUIJIN_FROM_EMAIL", "tuijin@localhost")
+
+# Chat-robot webhooks may only point at these hosts, over https. An entry "http://HOST" also allows plain
+# http for that one host (a local test server); the variable replaces the whole list (docs/notifications.md).
+TUIJIN_ROBOT_ALLOWED_HOSTS = [h.strip() for h in os.environ.get(
+    "TUIJIN_ROBOT_ALLOWED_HOSTS", "qyapi.weixin.qq.com,oapi.dingtalk.com,open.feishu.cn,open.larksuite.com",
+).split(",") if h.strip()]
+# Only the worker holding this lease schedules periodic jobs; a standby worker takes over after it expires.
+TUIJIN_SCHEDULER_LEASE_SECONDS = int(os.environ.get("TUIJIN_SCHEDULER_LEASE_SECONDS", "45"))
 
 TUIJIN_INDUSTRY_TEMPLATE = os.environ.get("TUIJIN_INDUSTRY_TEMPLATE", "medical_devices")
 TUIJIN_DEMO_PASSWORD = os.environ.get("TUIJIN_DEMO_PASSWORD", "tuijin-demo")
