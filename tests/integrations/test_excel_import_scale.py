@@ -44,7 +44,7 @@ def test_ten_thousand_rows_with_a_few_bad_ones_lists_every_one_and_writes_nothin
         (101, "手机"), (5001, "状态"), (10000, "统一社会信用代码"), (10001, "负责人用户名")]
     assert "第2行" in report["errors"][2]["message"] and "nobody" in report["errors"][3]["message"]
     # Duplicate lookups go by chunks of customers, not by row: a handful of queries for 10,000 rows.
-    assert len(queries) < 40, len(queries)
+    assert len(queries) < 50, len(queries)  # plus the job's own lifecycle (stored, claimed, validated)
 
     with pytest.raises(services.ValidationFailed):
         services.import_job_start(actor=actor, job=job)
@@ -103,10 +103,10 @@ def test_database_changes_after_the_dry_run_are_checked_again_under_the_lock(org
 
 @override_settings(TUIJIN_IMPORT_MAX_ROWS=50)
 def test_too_many_rows_is_a_clear_error_and_stores_nothing(org):
-    with pytest.raises(ImportFileError, match="超过50行"):
-        services.import_job_create(actor=org.users["rep.east1"], filename="big.xlsx",
-                                   data=big_xlsx([row(i) for i in range(1, 52)]))
-    assert not ImportJob.objects.exists() and not Customer.objects.filter(name__startswith="导入测试").exists()
+    job = services.import_job_create(actor=org.users["rep.east1"], filename="big.xlsx",
+                                     data=big_xlsx([row(i) for i in range(1, 52)]))
+    assert job.status == "failed" and "超过50行" in job.error and job.report == {}
+    assert not Customer.objects.filter(name__startswith="导入测试").exists()
 
 
 def _workbook_bytes(rows, formats=None) -> bytes:
