@@ -16,7 +16,6 @@ from tuijin.core import audit
 from tuijin.customers.models import Contact, Customer
 from tuijin.customers.services import customer_create
 from tuijin.integrations.excel import services
-from tuijin.integrations.excel.models import ImportJob
 from tuijin.integrations.excel.parsing import ImportFileError, open_upload
 
 from .helpers import HEADERS, credit_code, row, xlsx_bytes
