@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.conf import settings
-from ninja import File, Form, Router, Schema
+from ninja import File, Form, Router, Schema, Status
 from ninja.files import UploadedFile
 
 from tuijin.core.errors import Forbidden, ValidationFailed
@@ -63,7 +63,7 @@ def _out(job: ImportJob) -> dict:
 
 
 def _unavailable(exc: services.QueueUnavailable):
-    return 503, {"detail": str(exc), "job": _out(selectors.import_job_get(user=exc.job.created_by, pk=exc.job.pk))}
+    return Status(503, {"detail": str(exc), "job": _out(selectors.import_job_get(user=exc.job.created_by, pk=exc.job.pk))})
 
 
 @router.post("/imports", response={202: ImportJobOut, 503: QueueUnavailableOut})
@@ -71,6 +71,7 @@ def import_create(request, file: File[UploadedFile], dup_mode: Form[str] = "skip
     """Upload a .xlsx/.csv; the dry run runs in the worker (poll GET /imports/{id})."""
     if not services.can_import(request.user):
         raise Forbidden("你的角色不能导入客户")
+    file.seek(0)  # the multipart parser may leave the position at the end
     try:
         job = services.import_job_create(actor=request.user, filename=file.name or "",
                                          data=file.read(settings.TUIJIN_IMPORT_MAX_BYTES + 1), dup_mode=dup_mode)
@@ -78,7 +79,7 @@ def import_create(request, file: File[UploadedFile], dup_mode: Form[str] = "skip
         raise ValidationFailed({"file": [str(exc)]})
     except services.QueueUnavailable as exc:
         return _unavailable(exc)
-    return 202, _out(job)
+    return Status(202, _out(job))
 
 
 @router.get("/imports/{job_id}", response=ImportJobOut)
@@ -95,4 +96,4 @@ def import_start(request, job_id: int):
         job = services.import_job_start(actor=request.user, job=job)
     except services.QueueUnavailable as exc:
         return _unavailable(exc)
-    return 202, _out(job)
+    return Status(202, _out(job))

@@ -630,6 +630,10 @@ def _lease(job_id: int):
     finally:
         stop.set()
         thread.join(timeout=interval)
+        try:
+            cache.delete(_heartbeat_key(job_id))  # an ended task must not look alive
+        except Exception:
+            logger.warning("cache unavailable, heartbeat of import job %s not cleared", job_id, exc_info=True)
 
 
 def _stale_q(now) -> Q:
