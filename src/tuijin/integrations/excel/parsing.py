@@ -209,8 +209,14 @@ def _read_xlsx(data: bytes):
         wb.close()
 
 
-def _too_big(what: str) -> ImportFileError:
-    return ImportFileError(_("Excel文件解压后%(what)s超出上限，不予处理（请检查文件，或拆分后导入）") % {"what": what})
+def _too_big(part: str | None = None, *, text: bool = False) -> ImportFileError:
+    if text:
+        return ImportFileError(_("Excel文件解压后的单元格内容超出上限（%(limit)s个字符），不予处理")
+                               % {"limit": settings.TUIJIN_IMPORT_MAX_CELL_CHARS})
+    if part:
+        return ImportFileError(_("Excel文件解压后的部件“%(name)s”超出上限，不予处理（请检查文件，或拆分后导入）")
+                               % {"name": part[:100]})
+    return ImportFileError(_("Excel文件解压后的总大小超出上限，不予处理（请检查文件，或拆分后导入）"))
 
 
 def check_xlsx_package(data: bytes) -> None:
@@ -232,13 +238,13 @@ def check_xlsx_package(data: bytes) -> None:
     if any(i.compress_type not in _ZIP_METHODS for i in infos):
         raise ImportFileError(_("Excel文件使用了不支持的压缩方式"))
     if sum(i.file_size for i in infos) > settings.TUIJIN_IMPORT_MAX_UNCOMPRESSED_BYTES:
-        raise _too_big(_("的总大小"))
+        raise _too_big()
     by_name = {i.filename: i for i in infos}
     part_limit = settings.TUIJIN_IMPORT_MAX_PART_BYTES
     big = {i.filename for i in infos if i.file_size > part_limit}
     strings, sheet = _streamed_parts(zf, by_name, big)
     if big - {strings, sheet}:
-        raise _too_big(_("的部件“%(name)s”") % {"name": sorted(big - {strings, sheet})[0][:100]})
+        raise _too_big(sorted(big - {strings, sheet})[0])
     for name in (strings, sheet):
         if name in by_name:
             _scan_part(zf, name, count_strings=name == strings)
@@ -280,7 +286,7 @@ def _streamed_parts(zf: zipfile.ZipFile, by_name: dict, big: set[str]) -> tuple[
     whole = {ARC_CONTENT_TYPES, workbook, rels, "xl/styles.xml", "docProps/core.xml", "docProps/custom.xml"} | others
     for name in big & {strings, sheet}:
         if name in whole or name.endswith(".rels"):
-            raise _too_big(_("的部件“%(name)s”") % {"name": name[:100]})
+            raise _too_big(name)
     return strings, sheet
 
 
@@ -301,14 +307,14 @@ def _scan_part(zf: zipfile.ZipFile, name: str, *, count_strings: bool) -> None:
                 else:
                     head, carry = buf[:cut], buf[cut:]
                     if max(map(len, head.split(b"<"))) > longest:
-                        raise _too_big(_("的单元格内容"))
+                        raise _too_big(text=True)
                     if count_strings:
                         n_strings += sum(1 for _m in _SI_TAG.finditer(head))
                         if n_strings > max_strings:
                             raise ImportFileError(_("Excel文件的共享字符串超过%(limit)s个，不予处理（请拆分后导入）")
                                                   % {"limit": max_strings})
                 if len(carry) > longest:
-                    raise _too_big(_("的单元格内容"))
+                    raise _too_big(text=True)
                 if not chunk:
                     return
     except ImportFileError:
