@@ -7,6 +7,7 @@ import io
 import openpyxl
 import pytest
 from django.test import override_settings
+from django.utils import timezone
 
 from tuijin.core import audit
 from tuijin.core.models import AuditEvent
@@ -307,7 +308,7 @@ def test_progress_reaches_done_and_partial_shows_100_percent(org, login):
 def test_progress_partial_polls_while_queued(org, login):
     client = login(org.users["rep.east1"])
     job = _job(upload(client, xlsx_bytes([row(1)])))
-    ImportJob.objects.filter(pk=job.pk).update(status="running")
+    ImportJob.objects.filter(pk=job.pk).update(status="running", heartbeat_at=timezone.now())
     partial = client.get(f"/import/jobs/{job.pk}/progress").content.decode()
     assert 'hx-trigger="every 1s"' in partial and "progress-bar" in partial
 

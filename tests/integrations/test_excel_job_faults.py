@@ -100,10 +100,13 @@ def test_worker_killed_at_20_percent_leaves_nothing_and_the_restarted_job_import
     env = _env_for(tmp_path, TUIJIN_IMPORT_HEARTBEAT_TIMEOUT="3")
     _prepare_db(env)
     log = tmp_path / "worker.log"
+    created = _json(_run(env, "-c", CREATE, str(Path(__file__).parent), str(ROWS)))
+    # The upload only stored the file: the dry run waits for a worker (it is not run in the web process).
+    assert created["status"] == "validating"
+    job_id = created["id"]
+    state = State(tmp_path, job_id)
     first = Worker(env, log)
     try:
-        job_id = _json(_run(env, "-c", CREATE, str(Path(__file__).parent), str(ROWS)))["id"]
-        state = State(tmp_path, job_id)
         _wait(lambda: state.job()["status"] == "validated", 120, "the dry run in the worker", log)
         assert _json(_run(env, "-c", START, str(job_id)))["status"] in ("queued", "running")
         _wait(lambda: state.progress() >= ROWS // 5, 120, "the import to reach 20%", log)

@@ -82,16 +82,29 @@ def test_viewing_a_stale_job_marks_it_interrupted_without_waiting_for_the_sweep(
     assert job.status == "interrupted"
 
 
-def test_a_healthy_running_job_is_only_read_when_its_page_polls(org, login, django_assert_max_num_queries):
+def test_a_healthy_running_job_is_only_read_when_its_page_polls(org, login):
     now = timezone.now()
     job = _as_if(_validated(org), "running", started_at=now, heartbeat_at=now)
     client = login(org.users["rep.east1"])
-    client.get(f"/import/jobs/{job.pk}/progress")  # warm the session
     events = AuditEvent.objects.count()
     resp = client.get(f"/import/jobs/{job.pk}/progress")
     assert 'hx-trigger="every 1s"' in resp.content.decode()
     job.refresh_from_db()
     assert job.status == "running" and AuditEvent.objects.count() == events
+
+
+def test_the_job_page_polls_while_the_dry_run_runs_and_reloads_when_it_is_done(org, login):
+    now = timezone.now()
+    job = _validated(org)
+    report = job.report
+    _as_if(job, "validating", report={}, heartbeat_at=now)
+    services.progress_set(job.pk, 1500, 0)
+    client = login(org.users["rep.east1"])
+    page = client.get(f"/import/jobs/{job.pk}/").content.decode()
+    assert "正在校验，已读取 1500 行" in page and 'hx-trigger="every 1s"' in page and "import-errors" not in page
+    _as_if(job, "validated", report=report)
+    partial = client.get(f"/import/jobs/{job.pk}/progress", HTTP_HX_REQUEST="true")
+    assert partial["HX-Refresh"] == "true" and "hx-trigger" not in partial.content.decode()
 
 
 @override_settings(TUIJIN_IMPORT_QUEUE_TIMEOUT=3600)

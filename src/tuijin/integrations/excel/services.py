@@ -629,7 +629,9 @@ def _lease(job_id: int):
         yield lease
     finally:
         stop.set()
-        thread.join(timeout=interval)
+        # Not waiting long: the thread may be inside a database call that waits for a lock (it is a
+        # daemon and exits after that call; the job's status no longer counts as active anyway).
+        thread.join(timeout=1)
         try:
             cache.delete(_heartbeat_key(job_id))  # an ended task must not look alive
         except Exception:
