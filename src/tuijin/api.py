@@ -123,6 +123,7 @@ def _register_routers() -> None:
     from tuijin.forecasting.api import router as forecasting_router
     from tuijin.goals.api import router as goals_router
     from tuijin.health.api import router as health_router
+    from tuijin.integrations.excel.api import router as imports_router
     from tuijin.notify.api import router as notify_router
     from tuijin.org.api import router as org_router
     from tuijin.pipeline.api import router as pipeline_router
@@ -136,6 +137,7 @@ def _register_routers() -> None:
     api.add_router("/", goals_router)
     api.add_router("/", health_router)
     api.add_router("/", forecasting_router)
+    api.add_router("/", imports_router)
 
 
 _register_routers()

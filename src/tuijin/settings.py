@@ -193,6 +193,18 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 TUIJIN_IMPORT_MAX_BYTES = int(os.environ.get("TUIJIN_IMPORT_MAX_BYTES", str(50 * 1024 * 1024)))
 TUIJIN_IMPORT_MAX_ROWS = int(os.environ.get("TUIJIN_IMPORT_MAX_ROWS", "200000"))  # data rows per import file
 TUIJIN_IMPORT_FILE_RETENTION_DAYS = int(os.environ.get("TUIJIN_IMPORT_FILE_RETENTION_DAYS", "30"))  # uploads of finished jobs
+# Decompression-bomb bounds, checked before any parser runs (integrations/excel/parsing.py, README):
+TUIJIN_IMPORT_MAX_UNCOMPRESSED_BYTES = int(os.environ.get("TUIJIN_IMPORT_MAX_UNCOMPRESSED_BYTES",
+                                                          str(400 * 1024 * 1024)))  # an .xlsx unpacked, all parts
+TUIJIN_IMPORT_MAX_ZIP_ENTRIES = int(os.environ.get("TUIJIN_IMPORT_MAX_ZIP_ENTRIES", "1000"))
+TUIJIN_IMPORT_MAX_PART_BYTES = int(os.environ.get("TUIJIN_IMPORT_MAX_PART_BYTES", str(16 * 1024 * 1024)))  # parsed-whole parts
+TUIJIN_IMPORT_MAX_SHARED_STRINGS = int(os.environ.get("TUIJIN_IMPORT_MAX_SHARED_STRINGS", "1000000"))
+TUIJIN_IMPORT_MAX_CELL_CHARS = int(os.environ.get("TUIJIN_IMPORT_MAX_CELL_CHARS", "32767"))  # Excel's own cell limit
+TUIJIN_IMPORT_CSV_MAX_LINE_CHARS = int(os.environ.get("TUIJIN_IMPORT_CSV_MAX_LINE_CHARS", "1000000"))
+# Import jobs: a running job renews its heartbeat; without one for this long it is marked interrupted.
+# A job waiting in the queue longer than TUIJIN_IMPORT_QUEUE_TIMEOUT is marked interrupted too.
+TUIJIN_IMPORT_HEARTBEAT_TIMEOUT = int(os.environ.get("TUIJIN_IMPORT_HEARTBEAT_TIMEOUT", "120"))  # seconds
+TUIJIN_IMPORT_QUEUE_TIMEOUT = int(os.environ.get("TUIJIN_IMPORT_QUEUE_TIMEOUT", "3600"))  # seconds
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 # Queue name (several deployments may share one Redis) and worker threads per `tuijin worker`.
