@@ -189,7 +189,11 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = True
 MEDIA_ROOT = VAR_DIR / "media"
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
-DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+# Request bodies other than uploaded files (JSON API bodies, form posts); beyond it the answer is 400.
+# Lists and strings inside bodies have their own limits (core.limits, docs/api.md); files have TUIJIN_IMPORT_MAX_BYTES.
+DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("TUIJIN_MAX_BODY_BYTES", str(1024 * 1024)))
+# Duplicate checks (/api/customers/duplicates) per user and minute; beyond it 429 (a reverse lookup must stay slow).
+TUIJIN_DUPLICATE_CHECKS_PER_MINUTE = int(os.environ.get("TUIJIN_DUPLICATE_CHECKS_PER_MINUTE", "30"))
 TUIJIN_IMPORT_MAX_BYTES = int(os.environ.get("TUIJIN_IMPORT_MAX_BYTES", str(50 * 1024 * 1024)))
 TUIJIN_IMPORT_MAX_ROWS = int(os.environ.get("TUIJIN_IMPORT_MAX_ROWS", "200000"))  # data rows per import file
 TUIJIN_IMPORT_FILE_RETENTION_DAYS = int(os.environ.get("TUIJIN_IMPORT_FILE_RETENTION_DAYS", "30"))  # uploads of finished jobs

@@ -15,14 +15,21 @@ from ninja import Query, Router, Schema
 from tuijin.core.apiutils import HistoryOut, PageMeta, history_out, paginate
 from tuijin.core.audit import history_for
 from tuijin.core.errors import ValidationFailed
+from tuijin.core.limits import bounded_list, short, text
 
 from . import selectors, services
 from .accuracy import GROUPS, Accuracy
-from .models import ForecastLine
+from .models import CorrectionRequest, ForecastLine
 
 router = Router(tags=["forecasting"])
 
-Amount = str | int | float  # validated by the service, so a bad amount names its line and field
+Amount = short(32) | int | float  # validated by the service, so a bad amount names its line and field
+# Request-body bounds (core.limits, docs/api.md): strings by their model fields, lists by MAX_ITEMS.
+SignDate = short(32)
+Confidence = text(ForecastLine, "confidence")
+OutlierReason = text(ForecastLine, "outlier_reason")
+Summary = short(5000)  # services.report_* refuse longer summaries too
+EvidenceIds = bounded_list(int, "ids")
 
 
 class UserRef(Schema):
@@ -192,28 +199,28 @@ class ReportDetail(ReportOut):
 class LineIn(Schema):
     opportunity_id: int | None = None
     amount: Amount | None = None
-    expected_sign_date: str | None = None
-    confidence: str = ""
-    evidence_ids: list[int] = []
-    outlier_reason: str = ""
+    expected_sign_date: SignDate | None = None
+    confidence: Confidence = ""
+    evidence_ids: EvidenceIds = []
+    outlier_reason: OutlierReason = ""
 
 
 class LinePatch(Schema):
     amount: Amount | None = None
-    expected_sign_date: str | None = None
-    confidence: str | None = None
-    evidence_ids: list[int] | None = None
-    outlier_reason: str | None = None
+    expected_sign_date: SignDate | None = None
+    confidence: Confidence | None = None
+    evidence_ids: EvidenceIds | None = None
+    outlier_reason: OutlierReason | None = None
 
 
 class ReportIn(Schema):
     date: dt.date | None = None
-    summary: str = ""
-    lines: list[LineIn] = []
+    summary: Summary = ""
+    lines: bounded_list(LineIn, "lines") = []
 
 
 class ReportPatch(Schema):
-    summary: str
+    summary: Summary
     version: int | None = None
 
 
@@ -224,17 +231,17 @@ class SubmitIn(Schema):
 class CorrectionItemIn(Schema):
     line_id: int
     amount: Amount | None = None
-    expected_sign_date: str | None = None
-    confidence: str | None = None
+    expected_sign_date: SignDate | None = None
+    confidence: Confidence | None = None
 
 
 class CorrectionIn(Schema):
-    reason: str
-    items: list[CorrectionItemIn]
+    reason: text(CorrectionRequest, "reason")
+    items: bounded_list(CorrectionItemIn, "lines")
 
 
 class RejectIn(Schema):
-    reason: str
+    reason: text(CorrectionRequest, "rejection_reason")
 
 
 class ReportFilters(Schema):

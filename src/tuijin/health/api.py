@@ -14,9 +14,10 @@ from ninja import Router, Schema, Status
 
 from tuijin.core.apiutils import PageMeta
 from tuijin.core.errors import Forbidden, ValidationFailed
+from tuijin.core.limits import NOTES_MAX_LENGTH, bounded_list, short, text
 
 from . import rules, selectors, services
-from .models import WeeklyAlignment
+from .models import Blocker, WeeklyAlignment
 
 router = Router(tags=["health"])
 
@@ -138,15 +139,16 @@ def alignment_list(request, week: str = "", rep_id: int | None = None, page: int
 
 
 class HealthBlockerIn(Schema):
-    title: str
-    description: str = ""
+    # Request-body bounds (core.limits, docs/api.md); the services check the finer rules (top 3 etc.).
+    title: text(Blocker, "title")
+    description: short(NOTES_MAX_LENGTH) = ""
     opportunity_id: int | None = None
 
 
 class HealthAlignmentIn(Schema):
-    week_start: str = ""
-    opportunity_ids: list[int]
-    departments: list[str] = []
+    week_start: short(32) = ""
+    opportunity_ids: bounded_list(int, "short_list")
+    departments: bounded_list(short(32), "short_list") = []
     has_blocker: bool = False
     blocker_id: int | None = None
     blocker: HealthBlockerIn | None = None
