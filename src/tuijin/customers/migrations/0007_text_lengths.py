@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('customers', '0005_default_grade_rules'),
+        ('customers', '0006_grading_default_rule_three_conditions'),
     ]
 
     operations = [
