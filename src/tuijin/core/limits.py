@@ -26,7 +26,8 @@ MAX_ITEMS = {
     "tags": 20,            # tags / style tags on a customer or contact
     "ids": 200,            # ids in one bulk request (transfer, mark read, products, evidence)
     "lines": 200,          # lines of one forecast report or correction
-    "short_list": 50,      # small enumerations (departments, key results)
+    "short_list": 50,      # small enumerations (departments, key results, grade rule conditions)
+    "children": 500,       # units or reps one goal target is allocated to
 }
 TAG_MAX_LENGTH = 32
 # Free text without a database limit (TextField): long enough for any note, bounded all the same.

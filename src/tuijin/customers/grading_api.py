@@ -12,34 +12,37 @@ from typing import Any
 
 from ninja import Router, Schema, Status
 
+from tuijin.core.limits import bounded_list, short, text
+
 from . import grading, grading_selectors, grading_services
+from .models import GradeRule
 
 router = Router(tags=["grading"])
 
 
 class ConditionIn(Schema):
-    metric: str
-    op: str
+    metric: short(64)
+    op: short(8)
     value: Any = None
     group: int = 0
 
 
 class GradeRuleIn(Schema):
-    code: str
-    name: str
-    name_en: str = ""
+    code: text(GradeRule, "code")
+    name: text(GradeRule, "name")
+    name_en: text(GradeRule, "name_en") = ""
     priority: int = 100
     is_active: bool = True
-    conditions: list[ConditionIn] = []
+    conditions: bounded_list(ConditionIn, "short_list") = []
 
 
 class GradeRulePatch(Schema):
-    code: str | None = None
-    name: str | None = None
-    name_en: str | None = None
+    code: text(GradeRule, "code") | None = None
+    name: text(GradeRule, "name") | None = None
+    name_en: text(GradeRule, "name_en") | None = None
     priority: int | None = None
     is_active: bool | None = None
-    conditions: list[ConditionIn] | None = None
+    conditions: bounded_list(ConditionIn, "short_list") | None = None
 
 
 class ConditionOut(Schema):

@@ -15,11 +15,12 @@ from ninja.errors import ValidationError
 
 from tuijin.core.apiutils import MAX_PAGE, validation_detail
 from tuijin.core.errors import Forbidden, NotFound
+from tuijin.core.limits import NOTES_MAX_LENGTH, bounded_list, short, text
 from tuijin.org.models import User
 
 from . import board as board_mod
 from . import params, permissions, selectors, services
-from .models import MetricKind, Target
+from .models import KeyResult, MetricKind, Objective, Target
 from .report import CAUSES
 from .views import report_record_ids, report_rows_for_display, visible_records, visible_report_rows
 
@@ -43,18 +44,18 @@ class MetricOut(Schema):
 
 
 class KeyResultIn(Schema):
-    metric: str
+    metric: short(64)
     target: Any
-    title: str = ""
+    title: text(KeyResult, "title") = ""
 
 
 class ObjectiveIn(Schema):
-    period_kind: str
+    period_kind: short(16)
     period_start: Any
     period_end: Any = None
-    title: str
-    description: str = ""
-    key_results: list[KeyResultIn] = []
+    title: text(Objective, "title")
+    description: short(NOTES_MAX_LENGTH) = ""
+    key_results: bounded_list(KeyResultIn, "short_list") = []
 
 
 class ChildIn(Schema):
@@ -64,7 +65,7 @@ class ChildIn(Schema):
 
 
 class AllocateIn(Schema):
-    children: list[ChildIn]
+    children: bounded_list(ChildIn, "children")
 
 
 class ReportIn(Schema):
