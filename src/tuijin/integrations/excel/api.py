@@ -14,7 +14,6 @@ from ninja import File, Form, Router, Schema, Status
 from ninja.files import UploadedFile
 
 from tuijin.core.errors import Forbidden, ValidationFailed
-from tuijin.core.limits import short
 
 from . import selectors, services
 from .models import ImportJob
@@ -68,7 +67,7 @@ def _unavailable(exc: services.QueueUnavailable):
 
 
 @router.post("/imports", response={202: ImportJobOut, 503: QueueUnavailableOut})
-def import_create(request, file: File[UploadedFile], dup_mode: Form[short(16)] = "skip"):
+def import_create(request, file: File[UploadedFile], dup_mode: str = Form("skip", max_length=16)):
     """Upload a .xlsx/.csv; the dry run runs in the worker (poll GET /imports/{id})."""
     if not services.can_import(request.user):
         raise Forbidden("你的角色不能导入客户")
