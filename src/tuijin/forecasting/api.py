@@ -14,7 +14,6 @@ from ninja import Query, Router, Schema
 
 from tuijin.core.apiutils import HistoryOut, PageMeta, history_out, paginate
 from tuijin.core.audit import history_for
-from tuijin.core.errors import ValidationFailed
 
 from . import selectors, services
 from .accuracy import GROUPS, Accuracy
@@ -374,12 +373,11 @@ def report_history(request, report_id: int):
 
 @router.get("/forecasts/reports/{report_id}/evidence-candidates", response=list[ActivityRef])
 def evidence_candidates(request, report_id: int, opportunity_id: int):
-    """Activities that may back a line about this opportunity's customer."""
+    """Activities the report's author may cite on a line about this opportunity (author only: 403 for
+    others who see the report, 404 for a report you cannot see; 422 for an opportunity that is missing,
+    invisible, someone else's or closed — one answer for all of them)."""
     report = selectors.report_get(user=request.user, pk=report_id)
-    opp = selectors.open_opportunities_of(report.rep).filter(pk=opportunity_id).first()
-    if opp is None:
-        raise ValidationFailed({"opportunity_id": "商机不存在或不是该销售负责的 / not this rep's open opportunity"})
-    return list(selectors.evidence_candidates(report=report, customer_id=opp.customer_id))
+    return list(selectors.evidence_candidates(user=request.user, report=report, opportunity_id=opportunity_id))
 
 
 @router.post("/forecasts/reports/{report_id}/lines", response={201: LineOut})
