@@ -12,7 +12,7 @@ import decimal
 from django.utils import timezone
 from ninja import Query, Router, Schema
 
-from tuijin.core.apiutils import HistoryOut, PageMeta, history_out, paginate
+from tuijin.core.apiutils import HistoryOut, Money, PageMeta, history_out, paginate
 from tuijin.core.audit import history_for
 
 from . import selectors, services
@@ -73,16 +73,16 @@ class LineOut(Schema):
     id: int
     position: int
     opportunity: OpportunityRef
-    amount: decimal.Decimal
+    amount: Money
     expected_sign_date: dt.date
     confidence: str
     baseline_basis: str
-    baseline_mean: decimal.Decimal | None
+    baseline_mean: Money | None
     baseline_count: int
     deviation: decimal.Decimal | None
     is_outlier: bool
     outlier_reason: str
-    original_amount: decimal.Decimal | None
+    original_amount: Money | None
     original_expected_sign_date: dt.date | None
     original_confidence: str
     corrected_at: dt.datetime | None
@@ -102,7 +102,7 @@ class ReportOut(Schema):
     submitted_at: dt.datetime | None
     version: int
     line_count: int
-    line_total: decimal.Decimal | None
+    line_total: Money | None
 
     @staticmethod
     def resolve_line_count(obj):
@@ -119,10 +119,10 @@ class ReportPage(PageMeta):
 
 class CorrectionItemOut(Schema):
     line_id: int
-    old_amount: decimal.Decimal
+    old_amount: Money
     old_expected_sign_date: dt.date
     old_confidence: str
-    new_amount: decimal.Decimal | None
+    new_amount: Money | None
     new_expected_sign_date: dt.date | None
     new_confidence: str
 
@@ -265,9 +265,9 @@ class AccuracyRow(Schema):
     label: str
     period: str
     start: dt.date
-    forecast: decimal.Decimal
-    actual: decimal.Decimal
-    won_all: decimal.Decimal
+    forecast: Money
+    actual: Money
+    won_all: Money
     deviation: decimal.Decimal | None
     line_count: int
     hit_count: int
@@ -279,9 +279,9 @@ class AccuracyRow(Schema):
 class AccuracySeries(Schema):
     period: str
     start: dt.date
-    forecast: decimal.Decimal
-    actual: decimal.Decimal
-    won_all: decimal.Decimal
+    forecast: Money
+    actual: Money
+    won_all: Money
     deviation: decimal.Decimal | None
     records: str
 
@@ -316,7 +316,7 @@ class RecordLine(Schema):
     opportunity_id: int
     opportunity_name: str
     customer_name: str
-    amount: decimal.Decimal
+    amount: Money
     expected_sign_date: dt.date | None
     confidence: str
     closed_at: dt.datetime | None

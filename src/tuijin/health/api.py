@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 from ninja import Router, Schema, Status
 
-from tuijin.core.apiutils import PageMeta
+from tuijin.core.apiutils import Money, PageMeta
 from tuijin.core.errors import Forbidden, ValidationFailed
 
 from . import rules, selectors, services
@@ -77,7 +77,7 @@ class HealthAlignmentOppOut(Schema):
     name: str
     customer: str
     stage: str
-    amount: float
+    amount: Money
     rank: int
 
 
@@ -108,7 +108,7 @@ def _alignment_out(a, now) -> dict:
         "id": a.pk, "rep": _rep(a.rep), "week_start": a.week_start, "week": f"{a.week_start:%G-W%V}",
         "opportunities": [
             {"id": i.opportunity.pk, "name": i.opportunity.name, "customer": i.opportunity.customer.name,
-             "stage": str(i.opportunity.stage), "amount": float(i.opportunity.amount), "rank": i.rank}
+             "stage": str(i.opportunity.stage), "amount": i.opportunity.amount, "rank": i.rank}
             for i in a.items.all()
         ],
         "departments": a.departments, "has_blocker": a.has_blocker, "blocker_id": a.blocker_id,
