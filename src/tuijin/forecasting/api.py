@@ -205,7 +205,7 @@ class LinePatch(Schema):
     outlier_reason: str | None = None
 
 
-class ReportIn(Schema):
+class DailyReportIn(Schema):
     date: dt.date | None = None
     summary: str = ""
     lines: list[LineIn] = []
@@ -341,7 +341,7 @@ def report_list(request, filters: Query[ReportFilters]):
 
 
 @router.post("/forecasts/reports", response={201: ReportDetail})
-def report_create(request, payload: ReportIn):
+def report_create(request, payload: DailyReportIn):
     report = services.report_create(actor=request.user, date=payload.date, summary=payload.summary,
                                     lines=_line_dicts(payload.lines))
     return selectors.report_get(user=request.user, pk=report.pk)
