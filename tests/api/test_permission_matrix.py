@@ -237,6 +237,7 @@ class Probe:
     actors: tuple = OUTSIDERS  # who must not see the probed object
     control: str | None = ""  # who sees it (GET positive control); "" = its owner, None = no control
     control_with: str = ""  # the control's object when the probed one is someone else's (default: the probe)
+    expect: int | None = None  # the actors' status; default 404 for a path id, 200 (filtered) for a query id
 
 
 P = Probe
@@ -352,10 +353,10 @@ MATRIX: dict[tuple[str, str], Probe | tuple[Probe, ...]] = {
         actors=NOT_FINANCE),
     ("GET /api/forecasts/reports/{report_id}/evidence-candidates", "opportunity_id"): (P(
         "GET", "/api/forecasts/reports/{draft}/evidence-candidates?opportunity_id={probe}", "opp@rep.south1",
-        actors=("rep.east1",), control="rep.east1", control_with="opp"), P(
+        actors=("rep.east1",), control="rep.east1", control_with="opp", expect=422), P(
         # Those who see the report but are not its author learn nothing either (the finance leak).
         "GET", "/api/forecasts/reports/{draft}/evidence-candidates?opportunity_id={probe}", "opp",
-        actors=("finance", "manager.east", "director"), control=None)),
+        actors=("finance", "manager.east", "director"), control=None, expect=403)),
     ("POST /api/forecasts/reports/{report_id}/lines", "report_id"): P(
         "POST", "/api/forecasts/reports/{probe}/lines", "draft", {"opportunity_id": "{opp}"}, actors=NOT_FINANCE,
         control=None),
@@ -414,7 +415,7 @@ MATRIX: dict[tuple[str, str], Probe | tuple[Probe, ...]] = {
     ("page activities", "customer"): P("GET", "/activities/?customer={probe}", "customer"),
     ("page activities", "opportunity"): P("GET", "/activities/?opportunity={probe}", "opp"),
     ("page activities", "owner_id"): P("GET", "/activities/?owner_id={probe}", "user"),
-    ("page activity_new", "customer"): P("GET", "/activities/new/?customer={probe}", "customer"),
+    ("page activity_new", "customer"): P("GET", "/activities/new/?customer={probe}", "customer", expect=404),
     ("page activity_new", "opportunity"): P(
         "POST", "/activities/new/", "opp@rep.south1", {"customer": "{customer}", "opportunity": "{probe}",
                                                       "kind": "call", "subject": "x"}, actors=("rep.east1",),
@@ -438,7 +439,7 @@ MATRIX: dict[tuple[str, str], Probe | tuple[Probe, ...]] = {
     ("page notify:robot_test", "pk"): P("POST", "/notifications/robots/{probe}/test", "robot", {},
                                         actors=ADMIN_ONLY, control=None),
     ("page notify:outbox", "robot"): P("GET", "/notifications/outbox/?robot={probe}", "robot", actors=ADMIN_ONLY,
-                                       control=None),
+                                       control=None, expect=403),
     ("page notify:outbox_retry", "pk"): P("POST", "/notifications/outbox/{probe}/retry", "outbox", {},
                                           actors=ADMIN_ONLY, control=None),
     ("page goals:allocate", "pk"): P("GET", "/goals/targets/{probe}/allocate/", "target"),
@@ -470,7 +471,7 @@ MATRIX: dict[tuple[str, str], Probe | tuple[Probe, ...]] = {
         "GET", "/forecasts/reports/{draft}/evidence-options?opportunity_id={probe}", "opp@rep.south1",
         actors=("rep.east1",), control="rep.east1", control_with="opp"), P(
         "GET", "/forecasts/reports/{draft}/evidence-options?opportunity_id={probe}", "opp",
-        actors=("finance", "manager.east", "director"), control=None)),
+        actors=("finance", "manager.east", "director"), control=None, expect=403)),
     ("page forecasting:line_add", "pk"): P("POST", "/forecasts/reports/{probe}/lines/add", "draft",
                                            {"opportunity_id": "{opp}"}, actors=NOT_FINANCE, control=None),
     ("page forecasting:line_add", "opportunity_id"): P(
@@ -756,8 +757,15 @@ def test_an_invisible_id_answers_like_a_missing_one_everywhere(id_objects, matri
             for value in (real, MISSING):
                 resp = _send(client(actor, for_api), probe, {**base, "probe": value})
                 answers.append(_answer(resp, {real, MISSING}))
+            in_path = "{probe}" in probe.url.split("?", 1)[0]
             if answers[0] != answers[1] or answers[0][0] >= 500:
                 leaks.append((key, actor, answers[0][:2], answers[1][:2]))
+            elif probe.expect is not None and answers[0][0] != probe.expect:
+                leaks.append((key, actor, f"expected {probe.expect}", answers[0][0]))
+            elif probe.expect is None and in_path and answers[0][0] not in (403, 404):
+                leaks.append((key, actor, "a path id must be 404 (403 where a role gates the page)", answers[0][0]))
+            elif probe.expect is None and not in_path and probe.method == "GET" and answers[0][0] != 200:
+                leaks.append((key, actor, "a filter answers 200 with the filtered (empty) result", answers[0][0]))
             elif AuditEvent.objects.count() != events:
                 leaks.append((key, actor, "wrote", AuditEvent.objects.count() - events))
         if probe.control is not None and probe.method == "GET":
