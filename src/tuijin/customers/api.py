@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from django.conf import settings
 from django.core.cache import cache
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext as _
 from ninja import Query, Router, Schema, Status
 
 from tuijin.core.apiutils import HistoryOut, PageMeta, history_out, paginate
@@ -215,8 +216,8 @@ def _owner_for(request, owner_id: int | None) -> User:
     if owner_id is None:
         return request.user
     owner = User.objects.filter(pk=owner_id).first()
-    if owner is None:
-        raise ValidationFailed({"owner_id": "不可选择该负责人 / you cannot assign this owner"})
+    if owner is None:  # the service's own wording for someone you may not pick: a missing id reveals nothing
+        raise ValidationFailed({"owner_id": _("不可选择该负责人：只能指定你自己或你团队中的人员")})
     return owner
 
 

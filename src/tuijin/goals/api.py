@@ -4,7 +4,6 @@ figure records and deviation reports (+ Excel/PDF). Every figure carries a `reco
 from __future__ import annotations
 
 import datetime as dt
-import decimal
 from typing import Any
 
 from django.http import HttpResponse
@@ -13,7 +12,7 @@ from django.utils.translation import gettext as _
 from ninja import Router, Schema, Status
 from ninja.errors import ValidationError
 
-from tuijin.core.apiutils import MAX_PAGE, validation_detail
+from tuijin.core.apiutils import MAX_PAGE, money, validation_detail
 from tuijin.core.errors import Forbidden, NotFound
 from tuijin.core.limits import NOTES_MAX_LENGTH, bounded_list, short, text
 from tuijin.org.models import User
@@ -73,21 +72,28 @@ class ReportIn(Schema):
     end: Any = None
 
 
+def _figure(value, unit: str):
+    """A goal figure: money (two-decimal string, like every API amount) when the metric counts yuan."""
+    return money(value) if unit == MetricKind.Unit.CNY else value
+
+
 def _kpi_out(k: dict) -> dict:
     out = {key: k[key] for key in ("target_id", "key_result_id", "key_result", "metric", "metric_name", "unit",
                                    "period", "period_start", "period_end", "target", "actual", "expected",
                                    "ratio", "achievement", "status")}
+    for key in ("target", "actual", "expected"):
+        out[key] = _figure(out[key], k["unit"])
     out["records"] = k["api_records_url"]
     out["page"] = k["records_url"]
     return out
 
 
-def _target_out(t: Target, on: dt.date | None = None, *, linked: bool = True) -> dict:
+def _target_out(t: Target, on: dt.date | None = None, *, unit: str, linked: bool = True) -> dict:
     """A target; `records` is None when the viewer may not open them (an ancestor shown for context)."""
     return {
         "id": t.pk, "key_result_id": t.key_result_id, "parent_id": t.parent_id, "org_unit_id": t.org_unit_id,
-        "org_unit": t.org_unit.name, "user_id": t.user_id, "scope": t.scope_label, "value": t.value,
-        "baseline": t.baseline, "growth": t.growth, "depth": t.depth,
+        "org_unit": t.org_unit.name, "user_id": t.user_id, "scope": t.scope_label, "value": _figure(t.value, unit),
+        "baseline": _figure(t.baseline, unit), "growth": t.growth, "depth": t.depth,
         "records": board_mod.api_figure_url(t.pk, on or selectors.today()) if linked else None,
     }
 
@@ -149,7 +155,8 @@ def key_result_create(request, objective_id: int, payload: KeyResultIn):
                                     title=payload.title)
     root = kr.targets.select_related("org_unit", "user").get(parent__isnull=True)
     return {"id": kr.pk, "title": kr.title, "metric": kr.metric.key,
-            "company_target": _target_out(root, linked=selectors.can_see_target(request.user, root))}
+            "company_target": _target_out(root, unit=kr.metric.unit,
+                                          linked=selectors.can_see_target(request.user, root))}
 
 
 @router.get("/goals/key-results/{kr_id}/attenuation")
@@ -158,8 +165,9 @@ def attenuation(request, kr_id: int):
     data = selectors.cascade(user=request.user, key_result=kr)
     return {
         "key_result": {"id": kr.pk, "title": kr.title, "metric": kr.metric.key, "period": kr.objective.period.name},
-        "levels": [{**_target_out(r["target"], linked=r["own_visible"]), "level": r["level"], "scope_kind": r["scope_kind"],
-                    "parent_growth": r["parent_growth"], "children_sum": r["children_sum"], "flags": r["flags"]}
+        "levels": [{**_target_out(r["target"], unit=kr.metric.unit, linked=r["own_visible"]), "level": r["level"],
+                    "scope_kind": r["scope_kind"],
+                    "parent_growth": r["parent_growth"], "children_sum": _figure(r["children_sum"], kr.metric.unit), "flags": r["flags"]}
                    for r in data["rows"]],
         "flags": data["flags"],
     }
@@ -168,7 +176,8 @@ def attenuation(request, kr_id: int):
 @router.get("/goals/targets/{target_id}")
 def target_detail(request, target_id: int, on: str | None = None):
     t = selectors.target_get(user=request.user, pk=target_id)
-    return {**_target_out(t, _on(on)), "figure": _kpi_out(board_mod.target_kpi(t, _on(on)))}
+    return {**_target_out(t, _on(on), unit=t.key_result.metric.unit),
+            "figure": _kpi_out(board_mod.target_kpi(t, _on(on)))}
 
 
 @router.post("/goals/targets/{target_id}/allocate")
@@ -178,14 +187,15 @@ def allocate(request, target_id: int, payload: AllocateIn):
     children = [{k: v for k, v in c.dict().items() if v is not None or k == "value"} for c in payload.children]
     result = services.target_allocate(actor=request.user, parent=parent, children=children)
     saved = Target.objects.filter(pk__in=[t.pk for t in result.targets]).select_related("org_unit", "user")
-    return {"parent": _target_out(result.parent), "targets": [_target_out(t) for t in saved],
+    unit = parent.key_result.metric.unit
+    return {"parent": _target_out(result.parent, unit=unit), "targets": [_target_out(t, unit=unit) for t in saved],
             "warnings": result.warnings}
 
 
 def _record_out(kind: str, r) -> dict:
     if kind == "opportunity":
         return {"id": r.pk, "kind": kind, "name": r.name, "customer_id": r.customer_id, "customer": r.customer.name,
-                "owner_id": r.owner_id, "stage": r.stage.code, "amount": r.amount, "closed_at": r.closed_at,
+                "owner_id": r.owner_id, "stage": r.stage.code, "amount": money(r.amount), "closed_at": r.closed_at,
                 "expected_close_date": r.expected_close_date, "url": f"/api/opportunities/{r.pk}"}
     if kind == "customer":
         return {"id": r.pk, "kind": kind, "name": r.name, "owner_id": r.owner_id, "status": r.status,
@@ -219,7 +229,7 @@ def _board_out(person: User, on: dt.date) -> dict:
                  for k in data["kpis"]],
         "pipeline": [_record_out("opportunity", o) for o in data["pipeline"]],
         "next_actions": {
-            "high_value_no_contact": [{"id": c.pk, "name": c.name, "ltv": c.ltv, "last_contact_at": c.last_contact_at}
+            "high_value_no_contact": [{"id": c.pk, "name": c.name, "ltv": money(c.ltv), "last_contact_at": c.last_contact_at}
                                       for c in a["high_value_no_contact"]],
             "stalled": [_record_out("opportunity", o) | {"stage_entered_at": o.stage_entered_at} for o in a["stalled"]],
             "repeat_candidates": [{"id": c.pk, "name": c.name, "last_won": c.last_won} for c in a["repeat_candidates"]],
@@ -284,11 +294,11 @@ def _report_detail(request, report) -> dict:
         rows.append({
             "index": row["index"], "kind": row["kind"], "name": row["name"], "unit_id": row["unit_id"],
             "user_id": row["user_id"], "depth": row["depth"],
-            "target": decimal.Decimal(row["target"]), "actual": decimal.Decimal(row["actual"]),
-            "gap": decimal.Decimal(row["gap"]), "unexplained": decimal.Decimal(row["unexplained"]),
+            "target": money(row["target"]), "actual": money(row["actual"]),
+            "gap": money(row["gap"]), "unexplained": money(row["unexplained"]),
             "actual_records": f"{base}?row={row['index']}&cause=actual",
-            "causes": [{"key": key, "label": str(label), "amount": decimal.Decimal(row["causes"][key]["amount"]),
-                        "raw": decimal.Decimal(row["causes"][key]["raw"]), "count": row["causes"][key]["count"],
+            "causes": [{"key": key, "label": str(label), "amount": money(row["causes"][key]["amount"]),
+                        "raw": money(row["causes"][key]["raw"]), "count": row["causes"][key]["count"],
                         "records": f"{base}?row={row['index']}&cause={key}"} for key, label in CAUSES],
         })
     return {**_report_summary(report), "method": report.data.get("method", {}), "rows": rows}

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 from ninja import Router, Schema, Status
 
-from tuijin.core.apiutils import PageMeta
+from tuijin.core.apiutils import Money, PageMeta
 from tuijin.core.errors import Forbidden, ValidationFailed
 from tuijin.core.limits import NOTES_MAX_LENGTH, bounded_list, short, text
 
@@ -78,7 +78,7 @@ class HealthAlignmentOppOut(Schema):
     name: str
     customer: str
     stage: str
-    amount: float
+    amount: Money
     rank: int
 
 
@@ -109,7 +109,7 @@ def _alignment_out(a, now) -> dict:
         "id": a.pk, "rep": _rep(a.rep), "week_start": a.week_start, "week": f"{a.week_start:%G-W%V}",
         "opportunities": [
             {"id": i.opportunity.pk, "name": i.opportunity.name, "customer": i.opportunity.customer.name,
-             "stage": str(i.opportunity.stage), "amount": float(i.opportunity.amount), "rank": i.rank}
+             "stage": str(i.opportunity.stage), "amount": i.opportunity.amount, "rank": i.rank}
             for i in a.items.all()
         ],
         "departments": a.departments, "has_blocker": a.has_blocker, "blocker_id": a.blocker_id,

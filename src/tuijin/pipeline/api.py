@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-import decimal
 
 from ninja import Query, Router, Schema
 
-from tuijin.core.apiutils import HistoryOut, PageMeta, history_out, paginate
+from tuijin.core.apiutils import HistoryOut, Money, PageMeta, history_out, paginate
 from tuijin.core.audit import history_for
 from tuijin.core.errors import ValidationFailed
 from tuijin.core.limits import bounded_list, short, text
@@ -49,7 +48,7 @@ class ProductOut(Schema):
     name: str
     name_en: str
     line_id: int
-    list_price: decimal.Decimal
+    list_price: Money
 
 
 class CustomerRef(Schema):
@@ -64,7 +63,7 @@ class OpportunityOut(Schema):
     owner: OwnerOut
     pipeline_id: int
     stage: StageOut
-    amount: decimal.Decimal
+    amount: Money
     expected_close_date: dt.date | None
     probability: int
     loss_reason: str
