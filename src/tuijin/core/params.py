@@ -4,7 +4,7 @@ A value the database or the date arithmetic cannot hold (an id beyond 64 bits, a
 year 1) used to reach the query and come back as a 500. These helpers check the value where it enters
 and raise `BadParameter` naming the parameter: pages answer 400 with the message
 (`tuijin.web.middleware.BadParameterMiddleware`), the API 422 (it is a `ValidationFailed`).
-An absent or empty parameter is simply "not given".
+An absent or empty parameter is simply "not given"; search text is limited in length.
 """
 
 from __future__ import annotations
@@ -55,6 +55,15 @@ def int_param(params: Mapping, name: str, *, default: int | None = None, min_val
     if value is None or not min_value <= value <= max_value:
         raise BadParameter(name, _("参数 %(name)s 无效：须为 %(min)s 到 %(max)s 之间的整数") % {
             "name": name, "min": min_value, "max": max_value})
+    return value
+
+
+def text_param(params: Mapping, name: str, *, max_length: int = 200) -> str:
+    """Free text such as a search box, stripped; "" when absent. BadParameter when longer than
+    max_length: SQLite refuses LIKE patterns over 50,000 bytes, and no search needs that much."""
+    value = str(params.get(name) or "").strip()
+    if len(value) > max_length:
+        raise BadParameter(name, _("参数 %(name)s 无效：最多 %(max)s 个字符") % {"name": name, "max": max_length})
     return value
 
 

@@ -9,7 +9,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 
 from tuijin.core.errors import Forbidden, ValidationFailed
-from tuijin.core.params import date_param, id_param
+from tuijin.core.params import date_param, id_param, text_param
 from tuijin.customers.selectors import contact_list, customer_get, customer_list
 from tuijin.followups.models import Activity
 from tuijin.followups.selectors import activity_list
@@ -32,7 +32,7 @@ def activity_list_view(request):
     user, g = request.user, request.GET
     since = date_param(g, "since")
     filters = {
-        "q": g.get("q", "").strip(),
+        "q": text_param(g, "q"),
         "scope": g.get("scope", "") if g.get("scope") in ("mine", "team") else "",
         "kind": g.get("kind", ""),
         "owner_id": id_param(g, "owner_id"),

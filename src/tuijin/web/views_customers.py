@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from tuijin.core.errors import Forbidden, StaleVersion, ValidationFailed
-from tuijin.core.params import id_param, int_param
+from tuijin.core.params import id_param, int_param, text_param
 from tuijin.customers import services as customer_services
 from tuijin.customers.models import Customer
 from tuijin.customers.selectors import (
@@ -57,7 +57,7 @@ def scope_choices():
 def customer_list_view(request):
     user, g = request.user, request.GET
     filters = {
-        "q": g.get("q", "").strip(),
+        "q": text_param(g, "q"),
         "scope": g.get("scope", ""),
         "status": g.get("status", ""),
         "industry": g.get("industry", ""),

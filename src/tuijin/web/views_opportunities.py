@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from tuijin.core.errors import Forbidden, StaleVersion, ValidationFailed
-from tuijin.core.params import date_param, id_param
+from tuijin.core.params import date_param, id_param, text_param
 from tuijin.followups.selectors import activity_list
 from tuijin.org.selectors import user_list
 from tuijin.pipeline.models import Opportunity, Stage
@@ -44,7 +44,7 @@ STATUSES = [("open", Stage.Kind.OPEN.label), ("won", Stage.Kind.WON.label), ("lo
 def opportunity_list_view(request):
     user, g = request.user, request.GET
     filters = {
-        "q": g.get("q", "").strip(),
+        "q": text_param(g, "q"),
         "scope": g.get("scope", ""),
         "stage_id": id_param(g, "stage"),
         "status": g.get("status", ""),
@@ -152,7 +152,7 @@ def kanban(request):
     columns = []
     if pipeline is not None:
         columns = kanban_columns(user=user, pipeline=pipeline, scope=g.get("scope", ""),
-                                 owner_id=id_param(g, "owner_id"), q=g.get("q", "").strip())
+                                 owner_id=id_param(g, "owner_id"), q=text_param(g, "q"))
         now = timezone.now()
         for column in columns:
             for card in column["cards"]:

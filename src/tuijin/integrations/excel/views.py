@@ -10,7 +10,7 @@ from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from tuijin.core.errors import Forbidden, ValidationFailed
-from tuijin.core.params import id_param
+from tuijin.core.params import id_param, text_param
 
 from . import exporting, selectors, services
 from .forms import ImportUploadForm
@@ -107,7 +107,7 @@ def import_job_progress(request, pk: int):
 
 
 def _text(request, *names) -> dict:
-    return {n: request.GET.get(n, "").strip() for n in names}
+    return {n: text_param(request.GET, n) for n in names}
 
 
 @login_required
