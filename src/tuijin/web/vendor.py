@@ -39,7 +39,7 @@ class VendorFinder(BaseFinder):
             found = str(self.root / name)
         if find_all:
             return [found] if found else []
-        return found
+        return found or []  # Django's finders answer [] for "not here"
 
     def list(self, ignore_patterns):
         for name in self.files:
