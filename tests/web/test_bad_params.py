@@ -44,6 +44,18 @@ def test_bad_query_parameter_is_a_400_page_naming_it(world, login, path, param, 
     assert f"参数 {param} 无效" in body and "alert-danger" in body
 
 
+@pytest.mark.parametrize(("method", "path", "param"), [
+    ("get", "/activities/", "q"), ("get", "/customers/", "region"), ("get", "/opportunities/kanban/", "scope"),
+    ("post", "/customers/new/", "name"),
+])
+def test_nul_in_a_query_or_form_value_is_a_400_naming_it(world, login, method, path, param):
+    # PostgreSQL cannot store or compare text with NUL: these were 500s there (found by the page fuzzer).
+    client = login(world.users["rep.east1"])
+    resp = getattr(client, method)(path, {param: "a\x00b"})
+    assert resp.status_code == 400
+    assert f"参数 {param} 无效" in resp.content.decode()
+
+
 def test_htmx_and_json_callers_get_the_same_400(world, login):
     client = login(world.users["rep.east1"])
     resp = client.get("/customers/", {"owner_id": str(BIG)}, HTTP_HX_REQUEST="true")
