@@ -7,9 +7,13 @@ OpenAPI at /api/openapi.json, docs at /api/docs. Browsers use the session
 from __future__ import annotations
 
 import logging
+import re
+from functools import wraps
 
+from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
 from django.db import DataError
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from ninja import NinjaAPI
 from ninja.errors import HttpError
 from ninja.parser import Parser
@@ -31,33 +35,63 @@ class BearerAuth(HttpBearer):
         return user
 
 
-def _has_nul(value) -> bool:
+# NUL, and UTF-16 surrogates: JSON's \ud800 escape decodes to a lone surrogate, which is not text
+# (it cannot be encoded as UTF-8, so both databases refuse it: a 500 before this check).
+_BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
+
+
+def _has_bad_text(value) -> bool:
     if isinstance(value, str):
-        return "\x00" in value
+        return _BAD_TEXT.search(value) is not None
     if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+        return any(_has_bad_text(k) or _has_bad_text(v) for k, v in value.items())
     if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
+        return any(_has_bad_text(v) for v in value)
     return False
 
 
+class BadBodyText(ValueError):
+    """The JSON body decoded, but holds a NUL or a lone surrogate."""
+
+
 class TuijinParser(Parser):
-    """JSON bodies and query strings, refusing NUL characters (400).
+    """JSON bodies and query strings, refusing NUL characters and lone UTF-16 surrogates (400).
 
     Found by the reliability suite: PostgreSQL cannot store NUL in text (a 500 there)
-    while SQLite stored it silently; no legitimate input contains one.
+    while SQLite stored it silently; neither can store a surrogate. No legitimate input contains one.
     """
 
     def parse_body(self, request):
         data = super().parse_body(request)
-        if _has_nul(data):
-            raise ValueError("NUL character in the request body")  # ninja turns parse errors into 400
+        if _has_bad_text(data):
+            raise BadBodyText("NUL character or lone UTF-16 surrogate in the request body")
         return data
 
     def parse_querydict(self, data, list_fields, request):
         if any("\x00" in k or any("\x00" in v for v in data.getlist(k)) for k in data.keys()):
             raise HttpError(400, "NUL character in the query string")
         return super().parse_querydict(data, list_fields, request)
+
+
+def _docs_gate(view):
+    """/api/docs and /api/openapi.json need a signed-in user or a bearer token outside debug/demo mode
+    (settings.TUIJIN_API_DOCS_PUBLIC): anonymous visitors of the page go to the login page, anonymous
+    schema requests get 401."""
+
+    @wraps(view)
+    def gated(request, *args, **kwargs):
+        if settings.TUIJIN_API_DOCS_PUBLIC or request.user.is_authenticated:
+            return view(request, *args, **kwargs)
+        header = request.headers.get("Authorization", "")
+        if header[:7].lower() == "bearer " and api_token_user(header[7:].strip()) is not None:
+            return view(request, *args, **kwargs)
+        if request.path.endswith(".json"):
+            response = JsonResponse({"detail": "Unauthorized"}, status=401)
+            response["WWW-Authenticate"] = "Bearer"
+            return response
+        return redirect_to_login(request.get_full_path())
+
+    return gated
 
 
 api = NinjaAPI(
@@ -67,12 +101,24 @@ api = NinjaAPI(
     auth=[BearerAuth(), SessionAuth(csrf=True)],
     urls_namespace="api",
     parser=TuijinParser(),
+    docs_decorator=_docs_gate,
 )
 
 
 @api.exception_handler(ValidationFailed)
 def _validation_failed(request, exc: ValidationFailed):
     return api.create_response(request, {"detail": validation_detail(exc.errors)}, status=422)
+
+
+@api.exception_handler(HttpError)
+def _http_error(request, exc: HttpError):
+    if isinstance(exc.__cause__, BadBodyText):
+        # ninja wraps every parser error as "Cannot parse request body"; say what is wrong and where.
+        return api.create_response(request, {"detail": [
+            {"type": "value_error", "loc": ["body"],
+             "msg": "请求正文含有 NUL 字符或孤立的 UTF-16 代理项 / the body contains a NUL character or a lone "
+                    "UTF-16 surrogate"}]}, status=400)
+    return api.create_response(request, {"detail": str(exc)}, status=exc.status_code)  # ninja's default
 
 
 @api.exception_handler(StaleVersion)

@@ -96,6 +96,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "tuijin.core.middleware.RequestIdMiddleware",
+    "tuijin.core.middleware.SecurityHeadersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -104,6 +105,7 @@ MIDDLEWARE = [
     "tuijin.org.middleware.UserLanguageMiddleware",
     "tuijin.org.middleware.VisibilityScopeMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "tuijin.web.middleware.BadParameterMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -181,7 +183,20 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "staticfiles"
 STATIC_ROOT.mkdir(exist_ok=True)  # WhiteNoise warns on every start when it is missing
-STATICFILES_DIRS = [("vendor", BASE_DIR / "node_modules")] if (BASE_DIR / "node_modules").exists() else []
+# Only the npm files the pages load are served (under vendor/), not all of node_modules:
+# tuijin.web.vendor.VendorFinder serves exactly this list, for WhiteNoise and for collectstatic.
+TUIJIN_VENDOR_ROOT = BASE_DIR / "node_modules"
+TUIJIN_VENDOR_FILES = [
+    "bootstrap/dist/css/bootstrap.min.css",
+    "bootstrap/dist/js/bootstrap.bundle.min.js",
+    "echarts/dist/echarts.min.js",
+    "htmx.org/dist/htmx.min.js",
+    "sortablejs/Sortable.min.js",
+]
+STATICFILES_FINDERS = [
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+    "tuijin.web.vendor.VendorFinder",
+]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
@@ -257,6 +272,14 @@ if not DEBUG and not DEMO_MODE and not TESTING:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Content-Security-Policy (tuijin.core.middleware.SecurityHeadersMiddleware): inline event handlers
+# still allowed by hash ('unsafe-hashes'). Only `this.form.submit()`, the auto-submitting filter selects
+# of the notification outbox and the daily-report list; it can do nothing but submit its own form.
+TUIJIN_CSP_SCRIPT_HASHES = ["sha256-osjxnKEPL/pQJbFk1dKsF7PYFmTyMWGmVSiL9inhxJY="]
+# /api/docs and /api/openapi.json: open to anyone in debug/demo mode, otherwise only to a signed-in
+# user or a bearer token (the schema maps every endpoint and parameter).
+TUIJIN_API_DOCS_PUBLIC = env_bool("TUIJIN_API_DOCS_PUBLIC", DEBUG or DEMO_MODE)
 
 EMAIL_BACKEND = os.environ.get("TUIJIN_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = os.environ.get("TUIJIN_FROM_EMAIL", "tuijin@localhost")

@@ -141,6 +141,8 @@ def test_bearer_writes_need_no_csrf_token(world, api_client):
 
 def test_openapi_docs_and_healthz(org):
     client = Client()
+    assert client.get("/api/openapi.json").status_code == 401  # outside debug/demo mode: login first
+    client.force_login(org.users["rep.east1"])
     spec = client.get("/api/openapi.json")
     assert spec.status_code == 200
     paths = spec.json()["paths"]
@@ -148,7 +150,7 @@ def test_openapi_docs_and_healthz(org):
               "/api/activities", "/api/contacts", "/api/auth/token", "/api/me"]:
         assert p in paths
     assert client.get("/api/docs").status_code == 200
-    health = client.get("/healthz")
+    health = Client().get("/healthz")
     assert health.status_code == 200 and health.json()["database"] == "ok"
 
 

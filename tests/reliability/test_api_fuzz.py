@@ -9,8 +9,11 @@ Runtime is bounded: a few examples per operation, no deadline.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import schemathesis
+from django.core.serializers.json import DjangoJSONEncoder
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections, transaction
 from hypothesis import HealthCheck, settings
@@ -23,12 +26,17 @@ CHECKS = [not_a_server_error, response_schema_conformance, content_type_conforma
 
 
 def _load_schema():
+    from tuijin.api import api
     from tuijin.wsgi import application
 
-    # Loaded when the module is collected (pytest-django has configured Django by then); serving
-    # openapi.json needs no database. Eager, not schemathesis.pytest.from_fixture: its lazy mode
-    # does not work with pytest 9.
-    return schemathesis.openapi.from_wsgi("/api/openapi.json", application)
+    # Built when the module is collected (pytest-django has configured Django by then); the schema
+    # needs no database. Eager, not schemathesis.pytest.from_fixture: its lazy mode does not work with
+    # pytest 9. Taken from the API object, not GET /api/openapi.json: outside debug/demo mode that
+    # needs a login, and there is no user yet at collection time.
+    loaded = schemathesis.openapi.from_dict(json.loads(json.dumps(api.get_openapi_schema(), cls=DjangoJSONEncoder)))
+    loaded.app = application
+    loaded.location = "/api/openapi.json"
+    return loaded
 
 
 schema = _load_schema()

@@ -35,6 +35,8 @@ BAD_BODIES = [
     ("wrong types", json.dumps({"name": ["a"], "tags": "x", "contacts": {"a": 1}}).encode()),
     ("huge integer", json.dumps({"name": "大数客户", "owner_id": 10**30}).encode()),
     ("NUL byte", json.dumps({"name": "空\x00字符客户"}).encode()),
+    ("lone surrogate", b'{"name": "a\\ud800b"}'),
+    ("lone low surrogate in a list", b'{"name": "x", "tags": ["\\udfff"]}'),
     ("name far too long", json.dumps({"name": "长" * 5000}).encode()),
 ]
 
@@ -46,6 +48,21 @@ def test_bad_json_bodies_are_4xx_and_write_nothing(world, api_client, label, bod
     resp = _post(client, "/api/customers", body)
     assert 400 <= resp.status_code < 500, (label, resp.status_code, resp.content[:300])
     _nothing_written(*before)
+
+
+def test_lone_surrogate_in_a_json_body_is_a_400_naming_the_body(world, api_client):
+    # JSON's \ud800 escape decodes to a lone surrogate that neither database can store: was a 500.
+    client = api_client(world.users["rep.east1"])
+    before = Customer.objects.count(), AuditEvent.objects.count()
+    resp = _post(client, "/api/customers", b'{"name": "\xe5\xae\xa2\\ud800\xe6\x88\xb7"}')
+    assert resp.status_code == 400, resp.content[:300]
+    detail = resp.json()["detail"]
+    assert detail[0]["loc"] == ["body"] and "surrogate" in detail[0]["msg"]
+    _nothing_written(*before)
+    # A proper surrogate pair (an emoji written as \ud83d\ude80) is ordinary text.
+    resp = _post(client, "/api/customers", b'{"name": "\\ud83d\\ude80 \xe5\xae\xa2\xe6\x88\xb7"}')
+    assert resp.status_code == 201, resp.content[:300]
+    assert Customer.objects.filter(name="\U0001F680 客户").exists()
 
 
 def test_wrong_content_type_is_4xx(world, api_client):

@@ -22,6 +22,7 @@ from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_POST
 
 from tuijin.core.errors import Forbidden, StaleVersion, ValidationFailed
+from tuijin.core.params import id_param
 from tuijin.integrations.excel.exporting import xlsx_response
 from tuijin.org.models import User
 from tuijin.org.selectors import is_company_wide, user_list
@@ -56,7 +57,7 @@ def home(request):
     today = timezone.localdate()
     day = date_or_none(g.get("date")) or today
     scope = g.get("scope", "") if g.get("scope") in ("mine", "team") else ""
-    filters = {"rep_id": int_or_none(g.get("rep")), "status": g.get("status", ""), "scope": scope}
+    filters = {"rep_id": id_param(g, "rep"), "status": g.get("status", ""), "scope": scope}
     qs = selectors.report_list(user=user, **filters)
     page = paginate(request, qs)
     query = g.copy()

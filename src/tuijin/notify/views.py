@@ -10,6 +10,7 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.http import HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -51,7 +52,8 @@ def _page(request, qs):
 def _safe_next(request, url: str, fallback: str = "notify:inbox"):
     if url and url_has_allowed_host_and_scheme(url, allowed_hosts={request.get_host()},
                                                require_https=request.is_secure()):
-        return redirect(url)
+        # A plain redirect, not django's redirect(): that would try a bare word ("NaN") as a URL name (500).
+        return HttpResponseRedirect(url)
     return redirect(fallback)
 
 

@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from tuijin.core.errors import ValidationFailed
 from tuijin.core.paging import CappedPaginator
+from tuijin.core.params import INT64_MAX, INT64_MIN
 
 PAGE_SIZE = 25
 STALE_MESSAGE = _("该记录已被他人修改，请刷新页面后重试")
@@ -30,10 +31,12 @@ def paginate(request, qs, per_page: int = PAGE_SIZE, *, when_large=None):
 
 
 def int_or_none(value) -> int | None:
+    """Lenient: None for anything that is not a 64-bit integer (query filters use core.params instead)."""
     try:
-        return int(value)
+        number = int(value)
     except (TypeError, ValueError):
         return None
+    return number if INT64_MIN <= number <= INT64_MAX else None
 
 
 def date_or_none(value) -> dt.date | None:

@@ -6,9 +6,11 @@ Text lengths come from the model fields (core.limits.max_length), the same numbe
 from __future__ import annotations
 
 from django import forms
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from tuijin.core.limits import max_length
+from tuijin.core.params import INT64_MAX, INT64_MIN
 from tuijin.customers.models import Contact, Customer, CustomerMember, OwnerChange
 from tuijin.followups.models import Activity
 from tuijin.org.models import User
@@ -16,6 +18,35 @@ from tuijin.org.selectors import user_directory
 from tuijin.pipeline.models import Opportunity, Product, Stage
 
 from .widgets import speed_up
+
+
+def _beyond_64_bits(value) -> bool:
+    try:
+        number = int(str(value).strip())
+    except (TypeError, ValueError):
+        return False  # not a number at all: Django's own check reports it
+    return not INT64_MIN <= number <= INT64_MAX
+
+
+class IdChoiceField(forms.ModelChoiceField):
+    """A record chosen by id. Django catches ValueError for a bad id but not the OverflowError
+    (SQLite) or DataError (PostgreSQL) an id beyond 64 bits raises in the query: an invalid choice here."""
+
+    def to_python(self, value):
+        if value not in self.empty_values and _beyond_64_bits(value):
+            raise ValidationError(self.error_messages["invalid_choice"], code="invalid_choice")
+        return super().to_python(value)
+
+
+class IdMultipleChoiceField(forms.ModelMultipleChoiceField):
+    """Several records chosen by id; the same 64-bit check as IdChoiceField."""
+
+    def _check_values(self, value):
+        for pk in value:
+            if _beyond_64_bits(pk):
+                raise ValidationError(self.error_messages["invalid_pk_value"], code="invalid_pk_value",
+                                      params={"pk": pk})
+        return super()._check_values(value)
 
 
 class BootstrapMixin:
@@ -116,8 +147,8 @@ class OpportunityForm(BootstrapMixin, forms.Form):
     expected_close_date = forms.DateField(
         label=_("预计成交日期"), required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
-    stage = forms.ModelChoiceField(label=_("阶段"), queryset=Stage.objects.none(), required=False)
-    products = forms.ModelMultipleChoiceField(
+    stage = IdChoiceField(label=_("阶段"), queryset=Stage.objects.none(), required=False)
+    products = IdMultipleChoiceField(
         label=_("产品"), queryset=Product.objects.none(), required=False,
         widget=forms.SelectMultiple(attrs={"size": 4}),
     )
@@ -140,8 +171,8 @@ class ActivityForm(BootstrapMixin, forms.Form):
     )
     notes = forms.CharField(label=_("备注"), max_length=max_length(Activity, "notes"), required=False,
                             widget=forms.Textarea(attrs={"rows": 2}))
-    opportunity = forms.ModelChoiceField(label=_("商机"), queryset=Opportunity.objects.none(), required=False)
-    contact = forms.ModelChoiceField(label=_("联系人"), queryset=Contact.objects.none(), required=False)
+    opportunity = IdChoiceField(label=_("商机"), queryset=Opportunity.objects.none(), required=False)
+    contact = IdChoiceField(label=_("联系人"), queryset=Contact.objects.none(), required=False)
     occurred_at = forms.DateTimeField(
         label=_("时间"), required=False, help_text=_("留空表示现在"),
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
@@ -159,7 +190,7 @@ class ActivityForm(BootstrapMixin, forms.Form):
 
 
 class MemberForm(BootstrapMixin, forms.Form):
-    user = forms.ModelChoiceField(label=_("成员"), queryset=User.objects.none())
+    user = IdChoiceField(label=_("成员"), queryset=User.objects.none())
     access = forms.ChoiceField(label=_("权限"), choices=CustomerMember.Access.choices)
     until = forms.DateField(label=_("有效期至"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
 
@@ -173,7 +204,7 @@ class MemberForm(BootstrapMixin, forms.Form):
 
 
 class TransferForm(BootstrapMixin, forms.Form):
-    to_user = forms.ModelChoiceField(label=_("转移给"), queryset=User.objects.none())
+    to_user = IdChoiceField(label=_("转移给"), queryset=User.objects.none())
     keep_old_owner = forms.BooleanField(label=_("原负责人保留为团队成员"), required=False)
     old_owner_access = forms.ChoiceField(
         label=_("原负责人权限"), choices=CustomerMember.Access.choices, initial=CustomerMember.Access.READ

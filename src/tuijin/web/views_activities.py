@@ -9,6 +9,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 
 from tuijin.core.errors import Forbidden, ValidationFailed
+from tuijin.core.params import date_param, id_param, text_param
 from tuijin.customers.selectors import contact_list, customer_get, customer_list
 from tuijin.followups.models import Activity
 from tuijin.followups.selectors import activity_list
@@ -18,9 +19,7 @@ from tuijin.pipeline.selectors import opportunity_list
 
 from .common import (
     apply_errors,
-    date_or_none,
     error_page,
-    int_or_none,
     is_htmx_partial,
     paginate,
     start_of_day,
@@ -31,14 +30,14 @@ from .forms import ActivityForm
 @login_required
 def activity_list_view(request):
     user, g = request.user, request.GET
-    since = date_or_none(g.get("since"))
+    since = date_param(g, "since")
     filters = {
-        "q": g.get("q", "").strip(),
+        "q": text_param(g, "q"),
         "scope": g.get("scope", "") if g.get("scope") in ("mine", "team") else "",
         "kind": g.get("kind", ""),
-        "owner_id": int_or_none(g.get("owner_id")),
-        "customer_id": int_or_none(g.get("customer")),
-        "opportunity_id": int_or_none(g.get("opportunity")),
+        "owner_id": id_param(g, "owner_id"),
+        "customer_id": id_param(g, "customer"),
+        "opportunity_id": id_param(g, "opportunity"),
     }
     since_dt = start_of_day(since) if since else None
     qs = activity_list(user=user, since=since_dt, **filters)
@@ -63,7 +62,7 @@ def activity_list_view(request):
 @login_required
 def activity_new(request):
     user = request.user
-    customer_id = int_or_none(request.GET.get("customer") or request.POST.get("customer"))
+    customer_id = id_param(request.POST if request.POST.get("customer") else request.GET, "customer")
     customer = customer_get(user=user, pk=customer_id) if customer_id else None
     next_url = request.POST.get("next") or request.GET.get("next") or ""
     opportunities = contacts = None

@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from tuijin.core.errors import Forbidden, StaleVersion, ValidationFailed
+from tuijin.core.params import id_param, int_param, text_param
 from tuijin.customers import services as customer_services
 from tuijin.customers.models import Customer
 from tuijin.customers.selectors import (
@@ -32,7 +33,7 @@ from tuijin.org.selectors import user_list
 from tuijin.pipeline import services as pipeline_services
 from tuijin.pipeline.selectors import opportunity_list, pipeline_default
 
-from .common import STALE_MESSAGE, apply_errors, error_page, int_or_none, is_htmx_partial, paginate
+from .common import STALE_MESSAGE, apply_errors, error_page, is_htmx_partial, paginate
 from .forms import (
     ActivityForm,
     ContactForm,
@@ -44,6 +45,9 @@ from .forms import (
 )
 from .history import history_rows
 
+# "Not contacted for more than N days": a century is beyond any real question (and keeps the date math in range).
+MAX_STALE_DAYS = 36_500
+
 
 def scope_choices():
     labels = {"": _("全部"), "mine": _("我负责的"), "shared": _("我参与的"), "team": _("下属负责的")}
@@ -54,15 +58,15 @@ def scope_choices():
 def customer_list_view(request):
     user, g = request.user, request.GET
     filters = {
-        "q": g.get("q", "").strip(),
+        "q": text_param(g, "q"),
         "scope": g.get("scope", ""),
         "status": g.get("status", ""),
         "industry": g.get("industry", ""),
         "region": g.get("region", ""),
-        "owner_id": int_or_none(g.get("owner_id")),
+        "owner_id": id_param(g, "owner_id"),
     }
     qs = customer_list(user=user, **filters)
-    stale = int_or_none(g.get("stale"))
+    stale = int_param(g, "stale", min_value=0, max_value=MAX_STALE_DAYS)
     if stale:
         cutoff = timezone.now() - dt.timedelta(days=stale)
         qs = qs.filter(Q(last_contact_at__lt=cutoff) | Q(last_contact_at__isnull=True))

@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from tuijin.core.errors import Forbidden, StaleVersion, ValidationFailed
+from tuijin.core.params import date_param, id_param, text_param
 from tuijin.followups.selectors import activity_list
 from tuijin.org.selectors import user_list
 from tuijin.pipeline.models import Opportunity, Stage
@@ -26,7 +27,6 @@ from tuijin.pipeline.services import opportunity_move_stage
 
 from .common import (
     STALE_MESSAGE,
-    date_or_none,
     error_page,
     int_or_none,
     is_htmx_partial,
@@ -44,16 +44,16 @@ STATUSES = [("open", Stage.Kind.OPEN.label), ("won", Stage.Kind.WON.label), ("lo
 def opportunity_list_view(request):
     user, g = request.user, request.GET
     filters = {
-        "q": g.get("q", "").strip(),
+        "q": text_param(g, "q"),
         "scope": g.get("scope", ""),
-        "stage_id": int_or_none(g.get("stage")),
+        "stage_id": id_param(g, "stage"),
         "status": g.get("status", ""),
-        "owner_id": int_or_none(g.get("owner_id")),
-        "pipeline_id": int_or_none(g.get("pipeline")),
-        "customer_id": int_or_none(g.get("customer")),
+        "owner_id": id_param(g, "owner_id"),
+        "pipeline_id": id_param(g, "pipeline"),
+        "customer_id": id_param(g, "customer"),
     }
     region = g.get("region")
-    closed_from = date_or_none(g.get("closed_from"))
+    closed_from = date_param(g, "closed_from")
 
     def rows(walk_sort_index=False):
         qs = opportunity_list(user=user, walk_sort_index=walk_sort_index, **filters)
@@ -145,14 +145,14 @@ def opportunity_stage(request, pk):
 def kanban(request):
     user, g = request.user, request.GET
     pipelines = list(pipeline_list())
-    wanted = int_or_none(g.get("pipeline"))
+    wanted = id_param(g, "pipeline")
     pipeline = next((p for p in pipelines if p.pk == wanted), None) or next(
         (p for p in pipelines if p.is_default), pipelines[0] if pipelines else None
     )
     columns = []
     if pipeline is not None:
         columns = kanban_columns(user=user, pipeline=pipeline, scope=g.get("scope", ""),
-                                 owner_id=int_or_none(g.get("owner_id")), q=g.get("q", "").strip())
+                                 owner_id=id_param(g, "owner_id"), q=text_param(g, "q"))
         now = timezone.now()
         for column in columns:
             for card in column["cards"]:

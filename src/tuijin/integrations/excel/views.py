@@ -10,6 +10,7 @@ from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from tuijin.core.errors import Forbidden, ValidationFailed
+from tuijin.core.params import id_param, text_param
 
 from . import exporting, selectors, services
 from .forms import ImportUploadForm
@@ -120,22 +121,15 @@ def import_job_progress(request, pk: int):
     return response
 
 
-def _int(value) -> int | None:
-    try:
-        return int(value) if value not in (None, "") else None
-    except (TypeError, ValueError):
-        return None
-
-
 def _text(request, *names) -> dict:
-    return {n: request.GET.get(n, "").strip() for n in names}
+    return {n: text_param(request.GET, n) for n in names}
 
 
 @login_required
 @require_GET
 def export_customers(request):
     filters = _text(request, "q", "scope", "status", "industry", "region")
-    filters["owner_id"] = _int(request.GET.get("owner_id"))
+    filters["owner_id"] = id_param(request.GET, "owner_id")
     return exporting.customer_export(user=request.user, **filters)
 
 
@@ -144,7 +138,7 @@ def export_customers(request):
 def export_opportunities(request):
     filters = _text(request, "q", "scope", "status")
     for name in ("stage_id", "owner_id", "pipeline_id", "customer_id"):
-        filters[name] = _int(request.GET.get(name))
+        filters[name] = id_param(request.GET, name)
     return exporting.opportunity_export(user=request.user, **filters)
 
 
@@ -153,5 +147,5 @@ def export_opportunities(request):
 def export_activities(request):
     filters = _text(request, "q", "scope", "kind")
     for name in ("customer_id", "owner_id"):
-        filters[name] = _int(request.GET.get(name))
+        filters[name] = id_param(request.GET, name)
     return exporting.activity_export(user=request.user, **filters)
