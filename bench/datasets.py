@@ -521,7 +521,7 @@ def extend(*, today: dt.date | None = None, log=print) -> dict:
         from tuijin.goals.metrics import month_bounds
 
         prev_start, prev_end = month_bounds(today.replace(day=1) - dt.timedelta(days=1))
-        report_generate(actor=None, start=prev_start, as_of=prev_end, send=False)
+        report_generate(actor=None, start=prev_start, as_of=prev_end)
         timings["report"] = time.perf_counter() - t0
     _reset_sequences()
     _analyze()
