@@ -24,9 +24,9 @@ from tuijin.core import audit
 from tuijin.core.errors import NotFound, ValidationFailed
 
 from .models import ApiToken, OrgUnit, User
+from .selectors import visibility_cache_clear
 
 logger = logging.getLogger(__name__)
-from .selectors import visibility_cache_clear
 
 _KIND_ORDER = [OrgUnit.Kind.COMPANY, OrgUnit.Kind.REGION, OrgUnit.Kind.CITY, OrgUnit.Kind.TEAM]
 
