@@ -232,11 +232,13 @@ def _short_lock_wait():
     connection.ensure_connection()
     with connection.cursor() as cur:
         cur.execute(f"PRAGMA busy_timeout = {int(TOKEN_TOUCH_LOCK_WAIT_MS)}")
+    # Back to what the connection was opened with (settings: OPTIONS["timeout"]; sqlite3's default is 5 s).
+    restore_ms = int(float(connection.settings_dict.get("OPTIONS", {}).get("timeout", 5)) * 1000)
     try:
         yield
     finally:
         with connection.cursor() as cur:
-            cur.execute(f"PRAGMA busy_timeout = {int(settings.TUIJIN_SQLITE_BUSY_TIMEOUT * 1000)}")
+            cur.execute(f"PRAGMA busy_timeout = {restore_ms}")
 
 
 def _token_touch(token_id: int, now) -> None:
