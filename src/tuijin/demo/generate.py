@@ -715,7 +715,7 @@ def _generate(*, rng: random.Random, reps: int, customers: int, months: int, tpl
             users["manager.north"] = user_create(
                 actor=users["admin"], username="manager.north", password=password, role=User.Role.MANAGER,
                 display_name="赵经理", org_unit=org.units["north"], manager=users["director"],
-                email="manager.north@demo.tuijin.local",
+                email="manager.north@demo.tuijin.local", validate_password=False,
             )
             region_manager["north"] = "manager.north"
         numbering[region_key] += 1
@@ -724,7 +724,7 @@ def _generate(*, rng: random.Random, reps: int, customers: int, months: int, tpl
         users[username] = user_create(
             actor=users["admin"], username=username, password=password, role=User.Role.REP,
             display_name=display, org_unit=org.units[team], manager=users[region_manager[region_key]],
-            email=f"{username}@demo.tuijin.local",
+            email=f"{username}@demo.tuijin.local", validate_password=False,
         )
         team_of[username] = team
 
