@@ -10,14 +10,35 @@ PORT ?= 8000
 PG_URL ?= postgres://postgres@127.0.0.1:5432/test
 APT_GET := $(shell if [ "$$(id -u)" = 0 ]; then echo apt-get; else echo sudo apt-get; fi)
 
-.PHONY: run test lint deps system-deps chromium clean bench bench-smoke wrk
+.PHONY: run test lint deps system-deps chromium clean bench bench-smoke wrk lock audit
 
-$(VENV)/.installed: pyproject.toml
+# Dependencies come from requirements.lock (exact versions with hashes, `make lock` writes it from
+# pyproject.toml); the project itself is installed on top without resolving anything again.
+$(VENV)/.installed: pyproject.toml requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
-	$(PY) -m pip install -q -e ".[test,bench]" 2>&1 | grep -v "^WARNING: Location" || true
-	$(PY) -c "import django, huey, openpyxl, playwright, importlib.util as u; assert u.find_spec('ninja')"  # fail loudly if the install failed
+	$(PY) -m pip install -q --require-hashes -r requirements.lock 2>&1 | grep -v "^WARNING: Location" || true
+	$(PY) -m pip install -q --no-deps -e . 2>&1 | grep -v "^WARNING: Location" || true
+	$(PY) -c "import django, huey, openpyxl, playwright, importlib.util as u; assert u.find_spec('ninja') and u.find_spec('tuijin')"  # fail loudly if the install failed
 	touch $@
+
+# Developer tools for the lock (uv) and `make audit` (pip-audit), kept out of the product's venv.
+TOOLS_VENV := .venv-tools
+LOCK_ARGS ?=
+
+$(TOOLS_VENV)/.installed:
+	test -x $(TOOLS_VENV)/bin/python || $(PYTHON) -m venv $(TOOLS_VENV)
+	$(TOOLS_VENV)/bin/python -m pip install -q "uv>=0.5" "pip-audit>=2.7" 2>&1 | grep -v "^WARNING: Location" || true
+	touch $@
+
+# Re-resolve after editing pyproject.toml (keeps existing pins); LOCK_ARGS=--upgrade moves everything to
+# the newest allowed versions, LOCK_ARGS="--upgrade-package django" just one.
+lock: $(TOOLS_VENV)/.installed
+	$(TOOLS_VENV)/bin/uv pip compile -q pyproject.toml --extra test --extra bench --universal --python-version 3.11 \
+	  --generate-hashes --custom-compile-command "make lock" -o requirements.lock $(LOCK_ARGS)
+
+# Known vulnerabilities in the locked packages (exit 1); an unreachable database is reported and skipped.
+audit: $(TOOLS_VENV)/.installed
+	$(TOOLS_VENV)/bin/python tools/dep_audit.py requirements.lock
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -51,7 +72,7 @@ run: deps system-deps
 	TUIJIN_DEMO=1 PORT=$(PORT) $(TUIJIN) run
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff check src tests bench tools
 
 test: deps chromium lint
 	@echo "== pytest on SQLite =="
@@ -80,4 +101,4 @@ bench-smoke: deps
 	env -u DATABASE_URL TUIJIN_TESTING=1 $(VENV)/bin/pytest -q tests/reliability/test_bench_smoke.py
 
 clean:
-	rm -rf $(VENV) node_modules var
+	rm -rf $(VENV) $(TOOLS_VENV) node_modules var

@@ -7,6 +7,8 @@ import os
 
 import pytest
 from django.test import Client
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 from tuijin.customers.services import customer_create
 from tuijin.demo.org import build_org
@@ -16,6 +18,29 @@ from tuijin.pipeline.services import industry_template_apply, opportunity_create
 from . import browser as browser_support
 
 PASSWORD = "pw-for-tests-1"
+
+# Property tests run on a shared 2-core machine: time per example says nothing about correctness there,
+# so no deadline and no "too slow" health check (the example counts stay as each test sets them).
+hypothesis_settings.register_profile(
+    "tuijin", deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+hypothesis_settings.load_profile("tuijin")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _clock_from_environment():
+    """TUIJIN_TEST_NOW=2027-01-01T00:30:00+08:00 runs the whole suite as if started then (the clock ticks on).
+
+    No test may depend on the day it runs; this is how to check that for a day of your choice, e.g. the
+    hours when the UTC and Asia/Shanghai dates differ: `TUIJIN_TEST_NOW=... make test-fast`.
+    """
+    when = os.environ.get("TUIJIN_TEST_NOW")
+    if not when:
+        yield
+        return
+    import time_machine
+
+    with time_machine.travel(dt.datetime.fromisoformat(when), tick=True):
+        yield
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Production settings: no default secret, `check --deploy` clean, secure cookies."""
+"""Production settings: no default secret or audit key, `check --deploy` clean, secure cookies."""
 
 import os
 import subprocess
@@ -6,6 +6,7 @@ import sys
 
 PROD_ENV = {
     "TUIJIN_SECRET_KEY": "x" * 20 + "-production-secret-for-deploy-check-0123456789",
+    "TUIJIN_AUDIT_KEY": "a" * 20 + "-production-audit-key-for-deploy-check-0123456789",
     "TUIJIN_ALLOWED_HOSTS": "crm.example.com",
     "TUIJIN_DEBUG": "0",
     "TUIJIN_DEMO": "0",
@@ -53,3 +54,25 @@ def test_demo_mode_has_a_key_but_is_never_the_production_default():
     demo = _run(code, {**{k: v for k, v in PROD_ENV.items() if k != "TUIJIN_SECRET_KEY"}, "TUIJIN_DEMO": "1"})
     assert demo.returncode == 0, demo.stderr
     assert demo.stdout.strip() == "tuijin-insecu"
+
+
+def test_settings_refuse_to_load_without_an_audit_key_outside_demo_mode():
+    env = {k: v for k, v in PROD_ENV.items() if k != "TUIJIN_AUDIT_KEY"}
+    result = _run("import django; django.setup()", env)
+    assert result.returncode != 0
+    assert "TUIJIN_AUDIT_KEY is not set" in result.stderr
+
+
+def test_settings_refuse_a_short_audit_key():
+    result = _run("import django; django.setup()", {**PROD_ENV, "TUIJIN_AUDIT_KEY": "short-key"})
+    assert result.returncode != 0
+    assert "TUIJIN_AUDIT_KEY is too short" in result.stderr
+
+
+def test_demo_mode_derives_an_audit_key_from_the_secret_key():
+    code = ("import django; django.setup(); from django.conf import settings as s; "
+            "print(len(s.TUIJIN_AUDIT_KEY), s.TUIJIN_AUDIT_KEY != s.SECRET_KEY)")
+    env = {k: v for k, v in PROD_ENV.items() if k != "TUIJIN_AUDIT_KEY"}
+    demo = _run(code, {**env, "TUIJIN_DEMO": "1"})
+    assert demo.returncode == 0, demo.stderr
+    assert demo.stdout.split() == ["64", "True"]

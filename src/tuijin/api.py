@@ -118,22 +118,26 @@ def _out_of_range(request, exc):
 
 def _register_routers() -> None:
     from tuijin.customers.api import router as customers_router
+    from tuijin.customers.grading_api import router as grading_router
     from tuijin.followups.api import router as activities_router
     from tuijin.forecasting.api import router as forecasting_router
     from tuijin.goals.api import router as goals_router
     from tuijin.health.api import router as health_router
+    from tuijin.integrations.excel.api import router as imports_router
     from tuijin.notify.api import router as notify_router
     from tuijin.org.api import router as org_router
     from tuijin.pipeline.api import router as pipeline_router
 
     api.add_router("/", org_router)
     api.add_router("/", customers_router)
+    api.add_router("/", grading_router)
     api.add_router("/", pipeline_router)
     api.add_router("/", activities_router)
     api.add_router("/", notify_router)
     api.add_router("/", goals_router)
     api.add_router("/", health_router)
     api.add_router("/", forecasting_router)
+    api.add_router("/", imports_router)
 
 
 _register_routers()

@@ -1,13 +1,16 @@
 """Django settings, read from the environment.
 
 Defaults work on one machine (SQLite under var/, embedded Huey queue). A
-production deployment sets TUIJIN_SECRET_KEY (there is no default secret
-outside demo/debug mode), DATABASE_URL, REDIS_URL and TUIJIN_ALLOWED_HOSTS.
+production deployment sets TUIJIN_SECRET_KEY and TUIJIN_AUDIT_KEY (there is no
+default secret outside demo/debug mode), DATABASE_URL, REDIS_URL and TUIJIN_ALLOWED_HOSTS.
 """
 
+import hashlib
+import hmac
 import ipaddress
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import dj_database_url
@@ -41,6 +44,25 @@ if not SECRET_KEY:
         raise ImproperlyConfigured(
             "TUIJIN_SECRET_KEY is not set. Set it, or set TUIJIN_DEMO=1 for a local demo."
         )
+
+# Key of the change-trail chain (HMAC-SHA256, docs/audit.md): from the environment only, never the database.
+TUIJIN_AUDIT_KEY = os.environ.get("TUIJIN_AUDIT_KEY", "")
+if not TUIJIN_AUDIT_KEY:
+    if DEBUG or DEMO_MODE or TESTING:
+        # Derived from the (demo) secret key with a label, so a demo chain verifies across restarts.
+        TUIJIN_AUDIT_KEY = hmac.new(SECRET_KEY.encode(), b"tuijin audit chain key v1", hashlib.sha256).hexdigest()
+    else:
+        raise ImproperlyConfigured(
+            "TUIJIN_AUDIT_KEY is not set. Set it (32+ random characters, kept outside the database), "
+            "or set TUIJIN_DEMO=1 for a local demo."
+        )
+elif len(TUIJIN_AUDIT_KEY) < 32:
+    raise ImproperlyConfigured("TUIJIN_AUDIT_KEY is too short: use at least 32 random characters.")
+# Append-only checkpoint file of the chain head (written daily and by `tuijin audit checkpoint`).
+TUIJIN_AUDIT_CHECKPOINT_FILE = Path(os.environ.get("TUIJIN_AUDIT_CHECKPOINT_FILE", "") or (
+    # Under tests a per-process file, so a stray checkpoint never leaks into the next run's verify().
+    Path(tempfile.gettempdir()) / f"tuijin-test-audit-checkpoints-{os.getpid()}.log" if TESTING
+    else VAR_DIR / "audit-checkpoints.log"))
 
 ALLOWED_HOSTS = [h.strip() for h in os.environ.get("TUIJIN_ALLOWED_HOSTS", "").split(",") if h.strip()]
 if not ALLOWED_HOSTS:
@@ -188,10 +210,26 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = True
 MEDIA_ROOT = VAR_DIR / "media"
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
-DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+# Request bodies other than uploaded files (JSON API bodies, form posts); beyond it the answer is 400.
+# Lists and strings inside bodies have their own limits (core.limits, docs/api.md); files have TUIJIN_IMPORT_MAX_BYTES.
+DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("TUIJIN_MAX_BODY_BYTES", str(1024 * 1024)))
+# Duplicate checks (/api/customers/duplicates) per user and minute; beyond it 429 (a reverse lookup must stay slow).
+TUIJIN_DUPLICATE_CHECKS_PER_MINUTE = int(os.environ.get("TUIJIN_DUPLICATE_CHECKS_PER_MINUTE", "30"))
 TUIJIN_IMPORT_MAX_BYTES = int(os.environ.get("TUIJIN_IMPORT_MAX_BYTES", str(50 * 1024 * 1024)))
 TUIJIN_IMPORT_MAX_ROWS = int(os.environ.get("TUIJIN_IMPORT_MAX_ROWS", "200000"))  # data rows per import file
 TUIJIN_IMPORT_FILE_RETENTION_DAYS = int(os.environ.get("TUIJIN_IMPORT_FILE_RETENTION_DAYS", "30"))  # uploads of finished jobs
+# Decompression-bomb bounds, checked before any parser runs (integrations/excel/parsing.py, README):
+TUIJIN_IMPORT_MAX_UNCOMPRESSED_BYTES = int(os.environ.get("TUIJIN_IMPORT_MAX_UNCOMPRESSED_BYTES",
+                                                          str(400 * 1024 * 1024)))  # an .xlsx unpacked, all parts
+TUIJIN_IMPORT_MAX_ZIP_ENTRIES = int(os.environ.get("TUIJIN_IMPORT_MAX_ZIP_ENTRIES", "1000"))
+TUIJIN_IMPORT_MAX_PART_BYTES = int(os.environ.get("TUIJIN_IMPORT_MAX_PART_BYTES", str(16 * 1024 * 1024)))  # parsed-whole parts
+TUIJIN_IMPORT_MAX_SHARED_STRINGS = int(os.environ.get("TUIJIN_IMPORT_MAX_SHARED_STRINGS", "1000000"))
+TUIJIN_IMPORT_MAX_CELL_CHARS = int(os.environ.get("TUIJIN_IMPORT_MAX_CELL_CHARS", "32767"))  # Excel's own cell limit
+TUIJIN_IMPORT_CSV_MAX_LINE_CHARS = int(os.environ.get("TUIJIN_IMPORT_CSV_MAX_LINE_CHARS", "1000000"))
+# Import jobs: a running job renews its heartbeat; without one for this long it is marked interrupted.
+# A job waiting in the queue longer than TUIJIN_IMPORT_QUEUE_TIMEOUT is marked interrupted too.
+TUIJIN_IMPORT_HEARTBEAT_TIMEOUT = int(os.environ.get("TUIJIN_IMPORT_HEARTBEAT_TIMEOUT", "120"))  # seconds
+TUIJIN_IMPORT_QUEUE_TIMEOUT = int(os.environ.get("TUIJIN_IMPORT_QUEUE_TIMEOUT", "3600"))  # seconds
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 # Queue name (several deployments may share one Redis) and worker threads per `tuijin worker`.
@@ -199,7 +237,9 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 HUEY_NAME = os.environ.get("TUIJIN_HUEY_NAME", "tuijin")
 HUEY_CONSUMER = {"workers": int(os.environ.get("TUIJIN_WORKER_THREADS", "2")), "worker_type": "thread"}
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    # Timeouts so a request (and /healthz) answers when Redis is away instead of hanging.
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+                          "OPTIONS": {"socket_connect_timeout": 3, "socket_timeout": 3}}}
     # A short connect timeout: notify() enqueues after commit and must not hang a request when Redis is away.
     _huey_url = REDIS_URL if "socket_connect_timeout" in REDIS_URL else (
         REDIS_URL + ("&" if "?" in REDIS_URL else "?") + "socket_connect_timeout=3")
@@ -241,6 +281,14 @@ if not DEBUG and not DEMO_MODE and not TESTING:
 
 EMAIL_BACKEND = os.environ.get("TUIJIN_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = os.environ.get("TUIJIN_FROM_EMAIL", "tuijin@localhost")
+
+# Chat-robot webhooks may only point at these hosts, over https. An entry "http://HOST" also allows plain
+# http for that one host (a local test server); the variable replaces the whole list (docs/notifications.md).
+TUIJIN_ROBOT_ALLOWED_HOSTS = [h.strip() for h in os.environ.get(
+    "TUIJIN_ROBOT_ALLOWED_HOSTS", "qyapi.weixin.qq.com,oapi.dingtalk.com,open.feishu.cn,open.larksuite.com",
+).split(",") if h.strip()]
+# Only the worker holding this lease schedules periodic jobs; a standby worker takes over after it expires.
+TUIJIN_SCHEDULER_LEASE_SECONDS = int(os.environ.get("TUIJIN_SCHEDULER_LEASE_SECONDS", "45"))
 
 TUIJIN_INDUSTRY_TEMPLATE = os.environ.get("TUIJIN_INDUSTRY_TEMPLATE", "medical_devices")
 TUIJIN_DEMO_PASSWORD = os.environ.get("TUIJIN_DEMO_PASSWORD", "tuijin-demo")

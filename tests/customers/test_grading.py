@@ -51,15 +51,50 @@ def test_default_rules_are_seeded_in_priority_order(db):
     assert [c for c, _p in rules] == ["high_value", "line_focused", "growth", "standard"]
     hv = GradeRule.objects.get(code="high_value")
     assert hv.name == "高净值" and hv.name_en == "High value"
-    assert {(c["metric"], c["op"], c["value"]) for c in hv.conditions} == {("ltv", ">=", 80000), ("deals_12m", ">", 3)}
+    # The article's rule: LTV ≥ 80,000 AND more than 3 deals a year AND one product line above 65%.
+    assert [(c["metric"], c["op"], c["value"], c["group"]) for c in hv.conditions] == [
+        ("ltv", ">=", 80000, 0), ("deals_12m", ">", 3, 0), ("top_line_share", ">", 0.65, 0)]
 
 
-def test_ltv_of_exactly_80000_with_four_recent_deals_is_high_value(org, cust):
-    c = won_deals(org, cust, [20000, 20000, 20000, 20000])
+@pytest.fixture
+def ct(org):
+    return Product.objects.get(code="ct-64")
+
+
+def test_ltv_of_exactly_80000_with_four_recent_deals_in_one_line_is_high_value(org, cust, ct):
+    c = won_deals(org, cust, [20000, 20000, 20000, 20000], products=[ct])
     assert c.grade == "high_value"
-    reasons = {r["metric"]: r for r in c.grade_reasons}
-    assert reasons["ltv"] == {"metric": "ltv", "op": ">=", "value": 80000, "group": 0, "actual": 80000, "held": True}
-    assert reasons["deals_12m"]["actual"] == 4 and reasons["deals_12m"]["held"] is True
+    # The explanation lists all three conditions, each with its actual value.
+    assert c.grade_reasons == [
+        {"metric": "ltv", "op": ">=", "value": 80000, "group": 0, "actual": 80000, "held": True},
+        {"metric": "deals_12m", "op": ">", "value": 3, "group": 0, "actual": 4, "held": True},
+        {"metric": "top_line_share", "op": ">", "value": 0.65, "group": 0, "actual": 1, "held": True},
+    ]
+
+
+@pytest.mark.parametrize("imaging, spine, high_value", [
+    (52000, 28000, False),  # exactly 65% in one line: not more than 65%
+    (52800, 27200, True),  # 66%
+])
+def test_top_line_share_must_be_above_65_percent(org, cust, ct, imaging, spine, high_value):
+    screw = Product.objects.get(code="bone-screw")
+    won_deals(org, cust, [imaging / 2, imaging / 2], products=[ct])
+    c = won_deals(org, cust, [spine / 2, spine / 2], products=[screw])
+    assert (c.grade == "high_value") is high_value
+    share = next(r for r in grading_reasons(c) if r["metric"] == "top_line_share")
+    assert share["actual"] == (0.65 if not high_value else 0.66)
+
+
+def grading_reasons(c):
+    """The conditions of the high_value rule evaluated for c (whatever grade c got)."""
+    from tuijin.customers.grading import customer_metrics, reasons_for
+
+    return reasons_for(GradeRule.objects.get(code="high_value").conditions, customer_metrics(customer_ids=[c.pk])[c.pk])
+
+
+def test_ltv_and_four_deals_without_a_dominant_line_is_not_high_value(org, cust):
+    c = won_deals(org, cust, [20000, 20000, 20000, 20000])  # no products: no line share
+    assert c.grade != "high_value"
 
 
 def test_ltv_just_below_80000_is_not_high_value(org, cust):
@@ -68,13 +103,20 @@ def test_ltv_just_below_80000_is_not_high_value(org, cust):
     assert c.grade_reasons == []  # the fallback rule has no conditions
 
 
-def test_exactly_three_deals_in_twelve_months_is_not_more_than_three(org, cust):
-    c = won_deals(org, cust, [50000, 50000, 50000])
+def test_ltv_just_below_80000_in_one_line_is_line_focused_not_high_value(org, cust, ct):
+    c = won_deals(org, cust, [20000, 20000, 20000, "19999.99"], products=[ct])
+    assert c.grade == "line_focused"
+
+
+def test_exactly_three_deals_in_twelve_months_is_not_more_than_three(org, cust, ct):
+    c = won_deals(org, cust, [50000, 50000, 50000], products=[ct])
     assert c.grade != "high_value"
+    c = won_deals(org, cust, [50000], products=[ct])  # the fourth
+    assert c.grade == "high_value"
 
 
-def test_deals_older_than_twelve_months_do_not_count(org, cust):
-    c = won_deals(org, cust, [30000] * 4, closed_days_ago=400)
+def test_deals_older_than_twelve_months_do_not_count(org, cust, ct):
+    c = won_deals(org, cust, [30000] * 4, products=[ct], closed_days_ago=400)
     assert c.grade != "high_value"
     assert fresh(c).grade_reasons == [] or all(r["metric"] != "deals_12m" for r in fresh(c).grade_reasons)
 
@@ -160,36 +202,38 @@ def test_only_admins_edit_rules(org):
     assert GradeRule.objects.get(code="high_value").priority == 10
 
 
-def test_changing_a_rule_regrades_everyone_and_records_grade_changes(org, cust):
-    won_deals(org, cust, [20000] * 4)
+def test_changing_a_rule_regrades_everyone_and_records_grade_changes(org, cust, ct):
+    won_deals(org, cust, [20000] * 4, products=[ct])
     assert fresh(cust).grade == "high_value"
     rule = GradeRule.objects.get(code="high_value")
     conditions = [dict(c, value=100000) if c["metric"] == "ltv" else c for c in rule.conditions]
     grade_rule_update(actor=org.users["admin"], rule=rule, conditions=conditions)
-    assert fresh(cust).grade == "standard"
+    assert fresh(cust).grade == "line_focused"
     events = list(history_for(GRADE_OBJECT_TYPE, cust.pk))
-    assert events[-1].action == "grade_change" and events[-1].changes == {"grade": ["high_value", "standard"]}
+    assert events[-1].action == "grade_change" and events[-1].changes == {"grade": ["high_value", "line_focused"]}
     assert events[-1].actor == org.users["admin"]
     rule_events = list(history_for(rule))
     assert rule_events[-1].changes["conditions"][1] == conditions
     assert verify().ok
 
 
-def test_winning_a_deal_regrades_the_customer_at_once(org, cust):
+def test_winning_a_deal_regrades_the_customer_at_once(org, cust, ct):
     rep = cust.owner
-    opps = [opportunity_create(actor=rep, customer=cust, name=f"单{i}", amount="20000") for i in range(4)]
+    opps = [opportunity_create(actor=rep, customer=cust, name=f"单{i}", amount="20000", products=[ct.pk])
+            for i in range(4)]
     for o in opps[:3]:
         opportunity_move_stage(actor=rep, opportunity=o, stage=org.stages["won"])
-    assert fresh(cust).grade == "standard"
+    assert fresh(cust).grade == "line_focused"
     opportunity_move_stage(actor=rep, opportunity=opps[3], stage=org.stages["won"])
     assert fresh(cust).grade == "high_value"
-    assert [e.changes for e in history_for(GRADE_OBJECT_TYPE, cust.pk)][-1] == {"grade": ["standard", "high_value"]}
+    assert [e.changes for e in history_for(GRADE_OBJECT_TYPE, cust.pk)][-1] == {
+        "grade": ["line_focused", "high_value"]}
 
 
-def test_customer_grade_is_not_a_user_edit(org, cust):
+def test_customer_grade_is_not_a_user_edit(org, cust, ct):
     """Re-grading bumps neither the version (no false conflicts) nor updated_at (list order)."""
     before = fresh(cust)
-    won_deals(org, cust, [20000] * 4)
+    won_deals(org, cust, [20000] * 4, products=[ct])
     after = fresh(cust)
     assert after.grade == "high_value"
     assert (after.version, after.updated_at) == (before.version, before.updated_at)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import random
 import re
 
 import pytest
+import time_machine
 from django.conf import settings
 from django.contrib.auth import authenticate
 from django.core.management import call_command
@@ -20,7 +22,7 @@ from tuijin.core.models import AuditEvent
 from tuijin.customers.models import Contact, Customer, CustomerMember, OwnerChange
 from tuijin.customers.normalize import credit_code_is_valid, normalize_name
 from tuijin.customers.selectors import customer_list
-from tuijin.demo.generate import DemoError, generate
+from tuijin.demo.generate import DemoError, _plan, generate
 from tuijin.demo.org import LOGINS
 from tuijin.followups.models import Activity
 from tuijin.org.models import User
@@ -76,7 +78,7 @@ def test_extra_reps_fill_teams_and_north_gets_a_manager(demo):
         assert re.fullmatch(r"[\u4e00-\u9fff]{2,3}", u.display_name)
 
 
-def test_visibility_follows_the_org(demo):
+def check_visibility_follows_the_org():
     users = {u.username: u for u in User.objects.all()}
     rep_ids = set(customer_list(user=users["rep.east1"]).values_list("pk", flat=True))
     mgr_ids = set(customer_list(user=users["manager.east"]).values_list("pk", flat=True))
@@ -84,6 +86,13 @@ def test_visibility_follows_the_org(demo):
     assert Customer.objects.filter(owner=users["rep.east1"]).exists()
     assert rep_ids < mgr_ids
     assert south_ids and not (south_ids & mgr_ids)
+    # Every documented sales login has customers of its own to show.
+    for username in ["rep.east1", "rep.east2", "rep.south1", "manager.east", "manager.south"]:
+        assert customer_list(user=users[username]).exists(), username
+
+
+def test_visibility_follows_the_org(demo):
+    check_visibility_follows_the_org()
 
 
 def test_customers_and_contacts_are_realistic(demo):
@@ -110,6 +119,10 @@ def test_customers_and_contacts_are_realistic(demo):
 
 
 def test_pipeline_has_won_lost_and_stage_trail(demo):
+    check_pipeline_has_won_lost_and_stage_trail()
+
+
+def check_pipeline_has_won_lost_and_stage_trail():
     opps = Opportunity.objects.select_related("stage")
     assert opps.count() >= SMALL["customers"]
     won = opps.filter(stage__kind=Stage.Kind.WON)
@@ -129,6 +142,10 @@ def test_pipeline_has_won_lost_and_stage_trail(demo):
 
 
 def test_history_spans_the_months_and_has_red_lights(demo):
+    check_history_spans_the_months_and_has_red_lights()
+
+
+def check_history_spans_the_months_and_has_red_lights():
     now = timezone.now()
     agg = Customer.objects.aggregate(first=Min("created_at"))
     assert agg["first"] < now - dt.timedelta(days=30 * (SMALL["months"] - 1))
@@ -234,3 +251,82 @@ def test_summary_labels_every_extension_count_in_the_active_language(db, monkeyp
     with translation.override("en"):
         labels = {str(label) for label in module.EXTENSION_LABELS.values()}
     assert "key-account reorders" in labels and "daily reports" in labels
+
+
+# --------------------------------------------------------------------------- the guarantees hold on every day
+
+def _plan_for(day: dt.date, *, reps: int, customers: int, months: int, seed: int, code: str = "medical_devices"):
+    tpl = industry_templates()[code]
+    stages = [(st["code"], st["kind"]) for st in tpl["stages"]]
+    prices = {p["code"]: int(p["list_price"]) for line in tpl["product_lines"] for p in line["products"]}
+    return _plan(rng=random.Random(seed), reps=reps, customers=customers, months=months, tpl=tpl,
+                 stages=stages, prices=prices, today=day)
+
+
+def _assert_plan_guarantees(plan, day: dt.date) -> None:
+    anchor = plan.planner.anchor()
+    assert anchor.date() == day
+    by_owner: dict[str, list] = {}
+    for c in plan.customers:
+        by_owner.setdefault(c.owner, []).append(c)
+        # Nothing is planned for today or later: the history ends before the run, whatever the hour.
+        assert c.created_at < anchor
+        for a in c.activities:
+            assert c.created_at <= a.when < anchor and a.when < a.logged_at < anchor
+        for o in c.opps:
+            assert c.created_at <= o.times[0] and o.times == sorted(o.times) and o.times[-1] < anchor
+            assert o.times[-1] <= o.last_progress < anchor
+    quiet_days = {o.username: o.quiet_days for o in plan.owners}
+    for owner in plan.owners:
+        assert by_owner.get(owner.username), (day, owner.username)
+    # The quiet rep has a customer to hand over (the demo's one transfer) and is quiet.
+    assert any(c.status != "churned" for c in by_owner["rep.east2"]), day
+    for username in plan.quiet:
+        assert quiet_days[username] >= 7
+        for c in by_owner[username]:
+            assert all(anchor - a.when >= dt.timedelta(days=6) for a in c.activities if a.actor == username), day
+            assert all(anchor - o.last_progress >= dt.timedelta(days=6) for o in c.opps), day
+    # Every other rep progressed a live deal within the last three days (green light unless chosen red).
+    for owner in plan.owners:
+        if owner.username in plan.quiet or not owner.username.startswith("rep."):
+            continue
+        live = [o for c in by_owner[owner.username] for o in c.opps if o.outcome == "open" and not o.stale]
+        assert live and max(o.last_progress for o in live) >= anchor - dt.timedelta(days=3), (day, owner.username)
+
+
+def test_plan_guarantees_hold_on_every_day_of_a_year():
+    # Pure planning (no database) at the test size: every day from June 2027 to May 2028, so every weekday,
+    # month end, the year boundary and the leap day 2028-02-29 are in.
+    first = dt.date(2027, 6, 1)
+    for day in (first + dt.timedelta(days=i) for i in range(366)):
+        _assert_plan_guarantees(_plan_for(day, **SMALL), day)
+
+
+@pytest.mark.parametrize("code", ["medical_devices", "retail_fmcg", "saas_b2b"])
+def test_plan_guarantees_hold_for_the_default_and_smallest_sizes(code):
+    for day in [dt.date(2026, 12, 1), dt.date(2027, 1, 1), dt.date(2027, 3, 1), dt.date(2027, 6, 5),
+                dt.date(2027, 6, 7), dt.date(2028, 2, 29)]:
+        _assert_plan_guarantees(_plan_for(day, reps=12, customers=300, months=6, seed=2026, code=code), day)
+        _assert_plan_guarantees(_plan_for(day, reps=3, customers=12, months=1, seed=1, code=code), day)
+
+
+# Instants (UTC) where the local (Asia/Shanghai) date and calendar differ from UTC's, plus a weekend,
+# a Monday before working hours and a leap day.
+FROZEN_INSTANTS = [
+    "2026-11-30T17:00:00+00:00",  # 2026-12-01 01:00 in Shanghai (the day that broke round 1's generator)
+    "2026-12-31T16:30:00+00:00",  # New Year's Day in Shanghai, New Year's Eve in UTC
+    "2027-02-28T16:10:00+00:00",  # 1 March in Shanghai
+    "2027-06-05T08:00:00+00:00",  # a Saturday
+    "2027-06-06T16:05:00+00:00",  # Monday 00:05 in Shanghai, still Sunday in UTC
+    "2028-02-29T12:00:00+00:00",  # leap day
+]
+
+
+@pytest.mark.parametrize("instant", FROZEN_INSTANTS)
+def test_generated_demo_keeps_its_guarantees_at_frozen_instants(db, instant):
+    with time_machine.travel(dt.datetime.fromisoformat(instant), tick=True):
+        generate(**SMALL)
+        check_visibility_follows_the_org()
+        check_pipeline_has_won_lost_and_stage_trail()
+        check_history_spans_the_months_and_has_red_lights()
+        assert audit.verify().ok

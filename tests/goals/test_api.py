@@ -93,7 +93,7 @@ def test_reports_api(cascade, org, api_client):
 
 
 def test_report_rows_filtered_for_rep(cascade, org, api_client):
-    report_generate(actor=None, start=dt.date(2026, 2, 1), as_of=dt.date(2026, 2, 28), send=False)
+    report_generate(actor=None, start=dt.date(2026, 2, 1), as_of=dt.date(2026, 2, 28))
     client = api_client(org.users["rep.east1"])
     rid = client.get("/api/goals/reports").json()["items"][0]["id"]
     rows = client.get(f"/api/goals/reports/{rid}").json()["rows"]

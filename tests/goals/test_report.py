@@ -76,7 +76,7 @@ def test_losses_above_the_gap_are_scaled_down_and_still_sum_exactly(cascade, org
     rep = org.users["rep.east1"]
     deal(org, rep, 100000, stage="lost", closed=dt.date(2026, 2, 10), loss_reason="competitor")
     deal(org, rep, 33333.33, stage="lost", closed=dt.date(2026, 2, 11), loss_reason="quote_delay")
-    report, _ = report_generate(actor=None, start=FEB[0], as_of=FEB[1], send=False)
+    report, _ = report_generate(actor=None, start=FEB[0], as_of=FEB[1])
     row = next(r for r in report.data["rows"] if r["kind"] == "rep")
     assert row["gap"] == "35777.78"
     assert _total(row) == Decimal("35777.78") and row["unexplained"] == "0"
@@ -85,7 +85,7 @@ def test_losses_above_the_gap_are_scaled_down_and_still_sum_exactly(cascade, org
 
 
 def test_no_pipeline_means_not_enough_pipeline(cascade, org):
-    report, _ = report_generate(actor=None, start=FEB[0], as_of=FEB[1], send=False)
+    report, _ = report_generate(actor=None, start=FEB[0], as_of=FEB[1])
     row = next(r for r in report.data["rows"] if r["kind"] == "rep")
     assert row["causes"]["not_enough_pipeline"]["amount"] == row["gap"] == "35777.78"
     assert row["unexplained"] == "0.00"
@@ -102,8 +102,8 @@ def test_attribute_always_sums_to_the_gap(gap, raw, pipe):
 
 
 def test_one_report_per_period_and_notifications_once(february, org):
-    r1, created1 = report_generate(actor=org.users["director"], start=FEB[0], as_of=FEB[1])
-    r2, created2 = report_generate(actor=org.users["director"], start=dt.date(2026, 2, 14), as_of=FEB[1])
+    r1, created1 = report_generate(actor=None, start=FEB[0], as_of=FEB[1], scheduled=True)
+    r2, created2 = report_generate(actor=None, start=dt.date(2026, 2, 14), as_of=FEB[1], scheduled=True)
     assert created1 and not created2 and r1.pk == r2.pk
     assert GoalReport.objects.count() == 1
     recipients = set(Notification.objects.filter(kind="goal_report").values_list("recipient__username", flat=True))
@@ -113,7 +113,38 @@ def test_one_report_per_period_and_notifications_once(february, org):
 
 
 def test_report_snapshot_stays_what_it_was(february, org):
-    report, _ = report_generate(actor=None, start=FEB[0], as_of=FEB[1], send=False)
+    report, _ = report_generate(actor=None, start=FEB[0], as_of=FEB[1])
     deal(org, february, 99999, closed=dt.date(2026, 2, 5))
     report.refresh_from_db()
     assert next(r for r in report.data["rows"] if r["kind"] == "rep")["actual"] == "10000.00"
+
+
+def test_on_demand_reports_are_not_broadcast(cascade, org, api_client):
+    """A manager's or director's report on demand notifies nobody; only the scheduled monthly one does."""
+    resp = api_client(org.users["manager.east"]).post(
+        "/api/goals/reports", {"start": "2026-01-01", "end": "2026-03-31"}, content_type="application/json")
+    assert resp.status_code == 201
+    report_generate(actor=org.users["director"], start=FEB[0], as_of=FEB[1])
+    assert GoalReport.objects.count() == 2
+    assert not Notification.objects.filter(kind="goal_report").exists()
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"start": "2000-01-01", "end": "2100-12-31"}, "end"),  # a century
+    ({"start": "2026-01-01", "end": "2027-01-01"}, "end"),  # a year and a day
+    ({"start": "1999-12-01"}, "start"),
+    ({"start": "2026-01-01", "end": "9999-12-31"}, "end"),
+    ({"start": "0001-01-01"}, "start"),
+])
+def test_report_periods_are_bounded(org, api_client, body, field):
+    resp = api_client(org.users["manager.east"]).post("/api/goals/reports", body, content_type="application/json")
+    assert resp.status_code == 422
+    assert [e["loc"] for e in resp.json()["detail"]] == [["body", field]]
+    assert not GoalReport.objects.exists() and not Notification.objects.exists()
+
+
+def test_a_year_is_the_longest_report(org):
+    leap, _ = report_generate(actor=org.users["director"], start="2028-01-01", end="2028-12-31")
+    assert (leap.period_end - leap.period_start).days + 1 == 366
+    year, _ = report_generate(actor=org.users["director"], start="2026-07-01", end="2027-06-30")
+    assert year.period_end == dt.date(2027, 6, 30)

@@ -7,6 +7,7 @@ import io
 import openpyxl
 import pytest
 from django.test import override_settings
+from django.utils import timezone
 
 from tuijin.core import audit
 from tuijin.core.models import AuditEvent
@@ -208,19 +209,35 @@ def _refused(resp) -> str:
 @pytest.mark.parametrize(
     ("name", "content", "message"),
     [
-        ("wrong.xlsx", xlsx_bytes([{"公司": "x"}], headers=["公司", "电话号码"]), "缺少必填列"),
         ("empty.csv", b"", "文件是空的"),
-        ("header-only.csv", "客户名称\n".encode(), "没有数据行"),
         ("notes.pdf", b"%PDF-1.4 binary", "只支持"),
         ("fake.xlsx", b"this is not a zip file at all", "不是有效的Excel"),
-        ("binary.csv", b"\x00\x01\x02\xff\xfe" * 20, "编码"),
     ],
 )
-def test_unusable_files_get_a_clear_error_and_write_nothing(org, login, name, content, message):
+def test_files_refused_without_parsing_get_a_form_error_and_store_nothing(org, login, name, content, message):
     client = login(org.users["rep.east1"])
     before = Customer.objects.count()
     page = _refused(upload(client, content, name=name))
     assert message in page
+    assert Customer.objects.count() == before
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("wrong.xlsx", xlsx_bytes([{"公司": "x"}], headers=["公司", "电话号码"]), "缺少必填列"),
+        ("header-only.csv", "客户名称\n".encode(), "没有数据行"),
+        ("binary.csv", b"\x00\x01\x02\xff\xfe" * 20, "编码"),
+    ],
+)
+def test_files_unusable_once_parsed_fail_their_dry_run_and_write_nothing(org, login, name, content, message):
+    """Parsing runs in the worker: the job page shows the file's error; no customer is written."""
+    client = login(org.users["rep.east1"])
+    before = Customer.objects.count()
+    job = _job(upload(client, content, name=name))
+    assert job.status == "failed" and message in job.error
+    page = client.get(f"/import/jobs/{job.pk}/").content.decode()
+    assert message in page and "hx-trigger" not in page
     assert Customer.objects.count() == before
 
 
@@ -291,7 +308,7 @@ def test_progress_reaches_done_and_partial_shows_100_percent(org, login):
 def test_progress_partial_polls_while_queued(org, login):
     client = login(org.users["rep.east1"])
     job = _job(upload(client, xlsx_bytes([row(1)])))
-    ImportJob.objects.filter(pk=job.pk).update(status="running")
+    ImportJob.objects.filter(pk=job.pk).update(status="running", heartbeat_at=timezone.now())
     partial = client.get(f"/import/jobs/{job.pk}/progress").content.decode()
     assert 'hx-trigger="every 1s"' in partial and "progress-bar" in partial
 

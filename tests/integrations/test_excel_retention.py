@@ -26,7 +26,10 @@ def _job(org, status: str, age_days: int) -> ImportJob:
 @override_settings(TUIJIN_IMPORT_FILE_RETENTION_DAYS=7)
 def test_files_of_old_finished_failed_and_abandoned_jobs_are_deleted(org):
     old_done, old_failed, old_validated = _job(org, "done", 8), _job(org, "failed", 30), _job(org, "validated", 9)
-    recent_done, recent_validated, old_running = _job(org, "done", 6), _job(org, "validated", 1), _job(org, "running", 40)
+    recent_done, recent_validated = _job(org, "done", 6), _job(org, "validated", 1)
+    # Running with a live heartbeat: its file stays until it ends (a dead one is swept, then purged).
+    old_running = _job(org, "running", 40)
+    ImportJob.objects.filter(pk=old_running.pk).update(heartbeat_at=timezone.now())
 
     assert services.import_files_purge() == 3
     for job in (old_done, old_failed, old_validated, recent_done, recent_validated, old_running):

@@ -6,6 +6,7 @@ import itertools
 
 import pytest
 
+from tuijin.notify.conf import DEFAULT_ROBOT_HOSTS
 from tuijin.notify.services import robot_create
 
 from .robot_server import RobotServer
@@ -13,8 +14,14 @@ from .robot_server import RobotServer
 _tokens = itertools.count(1)
 
 
+# The local stand-in speaks plain http on 127.0.0.1: tests using it allow exactly that host, on top of the
+# platforms' official ones (the production default allows only those, over https).
+LOCAL_ROBOT_HOSTS = [*DEFAULT_ROBOT_HOSTS, "http://127.0.0.1"]
+
+
 @pytest.fixture
-def robot_server():
+def robot_server(settings):
+    settings.TUIJIN_ROBOT_ALLOWED_HOSTS = LOCAL_ROBOT_HOSTS
     server = RobotServer().start()
     yield server
     server.stop()

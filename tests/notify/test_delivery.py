@@ -322,3 +322,48 @@ def test_running_the_sweep_twice_sends_each_message_once(org, make_robot, robot_
     assert len(set(keys)) == 12
     for robot in robots:
         assert set(_robot_rows(robot).values_list("status", flat=True)) == {"sent"}
+
+
+def test_a_stored_robot_outside_the_allow_list_is_never_contacted(org, make_robot, robot_server, settings):
+    """A robot saved before the allow-list (or after it was narrowed) fails at once, without a request."""
+    robot = make_robot("wecom")
+    _send(org, "legacy-host")
+    settings.TUIJIN_ROBOT_ALLOWED_HOSTS = ["qyapi.weixin.qq.com"]
+    outbox_deliver_due()
+    row = _robot_rows(robot).get()
+    assert row.status == "failed" and "not allowed" in row.last_error
+    assert robot_server.count() == 0 and robot_server.rejected == []
+
+
+def test_a_webhook_redirect_is_not_followed(org, make_robot, robot_server, monkeypatch):
+    import http.server
+    import threading
+
+    hits = []
+
+    class Redirect(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            hits.append(self.path)
+            self.send_response(302)
+            self.send_header("Location", f"http://127.0.0.1:{self.server.server_address[1]}/internal")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_GET = do_POST  # urllib follows a 302 after a POST with a GET
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        robot = make_robot("wecom")
+        type(robot).objects.filter(pk=robot.pk).update(
+            webhook_url=f"http://127.0.0.1:{httpd.server_address[1]}/cgi-bin/webhook/send?key=r")
+        _send(org, "redirect")
+        outbox_deliver_due()
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    row = _robot_rows(robot).get()
+    assert hits == ["/cgi-bin/webhook/send?key=r"] and row.status != "sent" and "302" in row.last_error

@@ -65,6 +65,8 @@ def _env(tmp_path: Path, **extra) -> dict:
         "TUIJIN_NOTIFY_LEASE_SECONDS": "4", "TUIJIN_NOTIFY_HTTP_TIMEOUT": "30",
         "TUIJIN_HUEY_NAME": f"tuijin-fault-{uuid.uuid4().hex[:8]}", "TUIJIN_WORKER_THREADS": "1",
         "PYTHONUNBUFFERED": "1",
+        # The local robot server is plain http on 127.0.0.1: allowed explicitly, next to the official hosts.
+        "TUIJIN_ROBOT_ALLOWED_HOSTS": "qyapi.weixin.qq.com,oapi.dingtalk.com,http://127.0.0.1",
     })
     if connection.vendor == "postgresql":
         s = connection.settings_dict

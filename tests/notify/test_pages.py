@@ -173,3 +173,14 @@ def test_outbox_page_shows_errors_and_retry_requeues(org, login, make_robot, rob
     assert resp.status_code == 302
     row.refresh_from_db()
     assert (row.status, row.attempts) == ("pending", 0)
+
+
+def test_a_webhook_on_an_internal_host_is_refused_on_the_page(org, login):
+    admin = login(org.users["admin"])
+    resp = admin.post("/notifications/robots/new/", {
+        "name": "内网", "platform": "wecom", "webhook_url": "http://127.0.0.1:6379/cgi-bin/webhook/send?key=x",
+        "max_per_minute": "20", "is_active": "on",
+    })
+    assert resp.status_code == 422
+    assert "平台官方地址" in resp.content.decode() and "qyapi.weixin.qq.com" in resp.content.decode()
+    assert not Robot.objects.exists()

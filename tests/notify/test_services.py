@@ -201,3 +201,52 @@ def test_send_test_and_retry_queue_outbox_rows_with_an_audit_event(org, make_rob
         outbox_message_retry(actor=admin, message=message)
     with pytest.raises(Forbidden):
         outbox_message_retry(actor=org.users["director"], message=message)
+
+
+# -- webhook host allow-list (security issue, item 3) ------------------------------------------------
+
+@pytest.mark.parametrize("url", [
+    "http://127.0.0.1:8000/cgi-bin/webhook/send?key=abc",  # the internal network
+    "https://127.0.0.1/cgi-bin/webhook/send?key=abc",
+    "http://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=abc",  # the right host, but not https
+    "https://qyapi.weixin.qq.com.evil.example/cgi-bin/webhook/send?key=abc",
+    "https://qyapi.weixin.qq.com@169.254.169.254/cgi-bin/webhook/send?key=abc",
+    "https://evil.example/cgi-bin/webhook/send?key=abc",
+])
+def test_robot_webhooks_only_point_at_the_platforms_hosts_over_https(org, url):
+    with pytest.raises(ValidationFailed) as exc:
+        robot_create(actor=org.users["admin"], name="x", platform="wecom", webhook_url=url)
+    assert "qyapi.weixin.qq.com" in exc.value.errors["webhook_url"][0]
+    assert not Robot.objects.exists()
+
+
+def test_the_official_hosts_are_allowed_by_default(org):
+    admin = org.users["admin"]
+    for platform, url in [
+        ("wecom", "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=abc"),
+        ("dingtalk", "https://oapi.dingtalk.com/robot/send?access_token=abc"),
+        ("feishu", "https://open.feishu.cn/open-apis/bot/v2/hook/abc"),
+        ("feishu", "https://OPEN.LARKSUITE.COM/open-apis/bot/v2/hook/abc"),
+    ]:
+        robot_create(actor=admin, name=platform, platform=platform, webhook_url=url)
+    assert Robot.objects.count() == 4
+
+
+def test_the_allow_list_is_a_setting_and_http_needs_an_explicit_entry(org, settings):
+    admin = org.users["admin"]
+    settings.TUIJIN_ROBOT_ALLOWED_HOSTS = ["robots.proxy.corp"]
+    robot_create(actor=admin, name="a", platform="wecom",
+                 webhook_url="https://robots.proxy.corp/cgi-bin/webhook/send?key=abc")
+    with pytest.raises(ValidationFailed):  # the list replaces the defaults
+        robot_create(actor=admin, name="b", platform="wecom",
+                     webhook_url="https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=abc")
+    with pytest.raises(ValidationFailed):
+        robot_create(actor=admin, name="c", platform="wecom",
+                     webhook_url="http://robots.proxy.corp/cgi-bin/webhook/send?key=abc")
+    settings.TUIJIN_ROBOT_ALLOWED_HOSTS = ["http://robots.proxy.corp:8080"]
+    robot_create(actor=admin, name="d", platform="wecom",
+                 webhook_url="http://robots.proxy.corp:8080/cgi-bin/webhook/send?key=abc")
+    with pytest.raises(ValidationFailed):  # the port is part of that entry
+        robot_create(actor=admin, name="e", platform="wecom",
+                     webhook_url="http://robots.proxy.corp:9090/cgi-bin/webhook/send?key=abc")
+    assert sorted(Robot.objects.values_list("name", flat=True)) == ["a", "d"]

@@ -16,6 +16,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 PROD_ENV = {
     "TUIJIN_SECRET_KEY": "p" * 20 + "-production-secret-for-cookie-check-0123456789",
+    "TUIJIN_AUDIT_KEY": "q" * 20 + "-production-audit-key-for-cookie-check-0123456789",
     "TUIJIN_ALLOWED_HOSTS": "crm.example.com",
     "TUIJIN_DEBUG": "0",
     "TUIJIN_DEMO": "0",

@@ -3,16 +3,36 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+import decimal
+from typing import Annotated, Any
 
 from django.db.models import QuerySet
 from ninja import Schema
+from pydantic import PlainSerializer, WithJsonSchema
 
 from .paging import page_slice
 
 MAX_PAGE_SIZE = 200
 # Beyond any real list; keeps OFFSET inside 64 bits (the fuzzing suite sent page=10**22: a 500 on SQLite).
 MAX_PAGE = 1_000_000
+
+
+CENT = decimal.Decimal("0.01")
+MONEY_JSON_SCHEMA = {"type": "string", "format": "money", "pattern": r"^-?\d+\.\d{2}$", "example": "1278906.80"}
+
+
+def money(value) -> str | None:
+    """An amount as the API writes it: a string with exactly two decimals ("4080000.00"), half up; None stays None.
+
+    Decimal columns come back from aggregates with the database's scale ("1278906.80000000" on PostgreSQL
+    sums, "4080000" on SQLite), so every amount in a response goes through here (docs/api.md)."""
+    if value is None:
+        return None
+    return f"{decimal.Decimal(str(value)).quantize(CENT, rounding=decimal.ROUND_HALF_UP):f}"
+
+
+# The type of every money field in a response schema (never in request bodies: clients may send "100000").
+Money = Annotated[decimal.Decimal, PlainSerializer(money, return_type=str), WithJsonSchema(MONEY_JSON_SCHEMA)]
 
 
 class HistoryEvent(Schema):

@@ -1,9 +1,10 @@
 """Change-trail storage.
 
-Every service write appends an AuditEvent. Events form a hash chain: each
-event stores the hash of the previous one and a hash over its own content, so
-editing or deleting any stored event breaks the chain and `tuijin audit
-verify` names the first broken event. AuditChainHead is a single row that
+Every service write appends an AuditEvent. Events form a keyed hash chain:
+each event stores the MAC of the previous one and an HMAC-SHA256 (key from
+TUIJIN_AUDIT_KEY, never stored here) over its own content, so editing or
+deleting any stored event breaks the chain and `tuijin audit verify` names the
+first broken event (docs/audit.md). AuditChainHead is a single row that
 serialises appends (its UPDATE takes the write lock on SQLite and a row lock
 on PostgreSQL), so two concurrent writers can never fork the chain.
 """
@@ -17,6 +18,11 @@ class AuditChainHead(models.Model):
     id = models.PositiveSmallIntegerField(primary_key=True, default=1)
     last_seq = models.BigIntegerField(default=0)
     last_hash = models.CharField(max_length=64, default="")
+    # Fingerprint of the chain key (core.audit.key_id), so a wrong TUIJIN_AUDIT_KEY is named as such.
+    key_id = models.CharField(max_length=16, blank=True, default="")
+    # Events #1..#legacy_until predate the key (plain SHA-256); legacy_seal is the key's MAC of that number.
+    legacy_until = models.BigIntegerField(default=0)
+    legacy_seal = models.CharField(max_length=64, blank=True, default="")
 
 
 class AuditEvent(models.Model):

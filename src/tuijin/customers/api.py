@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from contextlib import contextmanager
 
+from django.conf import settings
+from django.core.cache import cache
 from django.shortcuts import get_object_or_404
-from ninja import Query, Router, Schema
+from django.utils.translation import gettext as _
+from ninja import Query, Router, Schema, Status
 
 from tuijin.core.apiutils import HistoryOut, PageMeta, history_out, paginate
 from tuijin.core.audit import history_for
 from tuijin.core.errors import Forbidden, ValidationFailed
+from tuijin.core.limits import TAG_MAX_LENGTH, bounded_list, short, text
 from tuijin.org.models import User
 
 from . import selectors, services
+from .models import Contact, Customer, CustomerMember, OwnerChange
 
 router = Router(tags=["customers"])
 
@@ -55,51 +61,63 @@ class CustomerPage(PageMeta):
     items: list[CustomerOut]
 
 
+# Request bodies: every string bounded by its model field, every list by core.limits (docs/api.md).
+def _c(field: str):
+    return text(Customer, field)
+
+
+def _k(field: str):
+    return text(Contact, field)
+
+
+Tags = bounded_list(short(TAG_MAX_LENGTH), "tags")
+
+
 class ContactIn(Schema):
-    name: str
-    title: str = ""
-    decision_role: str = ""
-    style_tags: list[str] = []
-    mobile: str = ""
-    phone: str = ""
-    email: str = ""
-    wechat: str = ""
-    qq: str = ""
+    name: _k("name")
+    title: _k("title") = ""
+    decision_role: _k("decision_role") = ""
+    style_tags: Tags = []
+    mobile: _k("mobile") = ""
+    phone: _k("phone") = ""
+    email: _k("email") = ""
+    wechat: _k("wechat") = ""
+    qq: _k("qq") = ""
     is_primary: bool = False
 
 
 class CustomerIn(Schema):
-    name: str
-    credit_code: str = ""
-    industry: str = ""
-    size_band: str = ""
-    region: str = ""
-    city: str = ""
-    source: str = ""
-    tags: list[str] = []
-    status: str = "active"
-    phone: str = ""
-    address: str = ""
-    notes: str = ""
+    name: _c("name")
+    credit_code: _c("credit_code") = ""
+    industry: _c("industry") = ""
+    size_band: _c("size_band") = ""
+    region: _c("region") = ""
+    city: _c("city") = ""
+    source: _c("source") = ""
+    tags: Tags = []
+    status: _c("status") = "active"
+    phone: _c("phone") = ""
+    address: _c("address") = ""
+    notes: _c("notes") = ""
     owner_id: int | None = None
     allow_duplicate: bool = False
-    contacts: list[ContactIn] = []
+    contacts: bounded_list(ContactIn, "contacts") = []
 
 
 class CustomerPatch(Schema):
     version: int | None = None
-    name: str | None = None
-    credit_code: str | None = None
-    industry: str | None = None
-    size_band: str | None = None
-    region: str | None = None
-    city: str | None = None
-    source: str | None = None
-    tags: list[str] | None = None
-    status: str | None = None
-    phone: str | None = None
-    address: str | None = None
-    notes: str | None = None
+    name: _c("name") | None = None
+    credit_code: _c("credit_code") | None = None
+    industry: _c("industry") | None = None
+    size_band: _c("size_band") | None = None
+    region: _c("region") | None = None
+    city: _c("city") | None = None
+    source: _c("source") | None = None
+    tags: Tags | None = None
+    status: _c("status") | None = None
+    phone: _c("phone") | None = None
+    address: _c("address") | None = None
+    notes: _c("notes") | None = None
 
 
 class CustomerFilters(Schema):
@@ -141,21 +159,21 @@ class ContactCreate(ContactIn):
 
 class ContactPatch(Schema):
     version: int | None = None
-    name: str | None = None
-    title: str | None = None
-    decision_role: str | None = None
-    style_tags: list[str] | None = None
-    mobile: str | None = None
-    phone: str | None = None
-    email: str | None = None
-    wechat: str | None = None
-    qq: str | None = None
+    name: _k("name") | None = None
+    title: _k("title") | None = None
+    decision_role: _k("decision_role") | None = None
+    style_tags: Tags | None = None
+    mobile: _k("mobile") | None = None
+    phone: _k("phone") | None = None
+    email: _k("email") | None = None
+    wechat: _k("wechat") | None = None
+    qq: _k("qq") | None = None
     is_primary: bool | None = None
 
 
 class MemberIn(Schema):
     user_id: int
-    access: str = "read"
+    access: text(CustomerMember, "access") = "read"
     until: dt.date | None = None
 
 
@@ -167,16 +185,16 @@ class MemberOut(Schema):
 
 
 class TransferIn(Schema):
-    customer_ids: list[int]
+    customer_ids: bounded_list(int, "ids")
     to_user_id: int
     keep_old_owner: bool = False
-    old_owner_access: str = "read"
-    reason: str = ""
+    old_owner_access: text(CustomerMember, "access") = "read"
+    reason: text(OwnerChange, "reason") = ""
 
 
 class DuplicateMatch(Schema):
-    id: int
-    name: str
+    id: int | None  # None (and name None) for a customer the caller cannot see
+    name: str | None
     owner: str
     matched: list[str]
 
@@ -198,8 +216,8 @@ def _owner_for(request, owner_id: int | None) -> User:
     if owner_id is None:
         return request.user
     owner = User.objects.filter(pk=owner_id).first()
-    if owner is None:
-        raise ValidationFailed({"owner_id": "不可选择该负责人 / you cannot assign this owner"})
+    if owner is None:  # the service's own wording for someone you may not pick: a missing id reveals nothing
+        raise ValidationFailed({"owner_id": _("不可选择该负责人：只能指定你自己或你团队中的人员")})
     return owner
 
 
@@ -232,10 +250,28 @@ def customer_create(request, payload: CustomerIn):
     return selectors.customer_get(user=request.user, pk=customer.pk)
 
 
-@router.get("/customers/duplicates", response=list[DuplicateMatch])
+_clock = time.time  # replaced by tests that need a fixed minute
+
+
+def _duplicate_check_allowed(user) -> bool:
+    """At most TUIJIN_DUPLICATE_CHECKS_PER_MINUTE checks per user and clock minute (shared cache)."""
+    key = f"tuijin:dupcheck:{user.pk}:{int(_clock() // 60)}"
+    cache.add(key, 0, timeout=120)
+    try:
+        n = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=120)
+        n = 1
+    return n <= settings.TUIJIN_DUPLICATE_CHECKS_PER_MINUTE
+
+
+@router.get("/customers/duplicates", response={200: list[DuplicateMatch], 429: dict})
 def customer_duplicates(request, name: str = "", phone: str = "", credit_code: str = ""):
-    """Duplicate check (查重) across all customers; shows only name and owner of a match."""
-    return selectors.duplicates_find(name=name, phone=phone, credit_code=credit_code)
+    """Duplicate check (查重) across all customers: that a match exists and its owner's display name;
+    id and name only for customers the caller can see. Rate-limited per user (429)."""
+    if not _duplicate_check_allowed(request.user):
+        return Status(429, {"detail": "查重过于频繁，请稍后再试 / too many duplicate checks; try again in a minute"})
+    return selectors.duplicates_find(name=name, phone=phone, credit_code=credit_code, user=request.user)
 
 
 @router.get("/customers/pools", response=GradePoolsOut, tags=["grading"])

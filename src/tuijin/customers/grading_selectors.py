@@ -46,13 +46,37 @@ def grade_pools(*, user: User, rules: list[GradeRule] | None = None) -> list[dic
     return out
 
 
-def rule_list() -> list[GradeRule]:
-    """All rules with the number of customers currently holding each grade (company-wide; admin page)."""
+def _require_rule_admin(user: User | None) -> None:
+    from tuijin.core.errors import Forbidden
+
+    from .grading_services import can_edit_rules
+
+    if user is not None and not can_edit_rules(user):
+        raise Forbidden(_("只有管理员可以查看和修改分级规则"))
+
+
+def rule_list(*, user: User | None = None) -> list[GradeRule]:
+    """All rules with the number of customers currently holding each grade (company-wide; admins only:
+    Forbidden for any other `user`; callers that checked already may omit it)."""
+    _require_rule_admin(user)
     counts = dict(Customer.objects.order_by().values_list("grade").annotate(n=Count("id")))
     rules = list(GradeRule.objects.order_by("priority", "id"))
     for r in rules:
         r.customer_count = counts.get(r.code, 0)
     return rules
+
+
+def rule_get(*, user: User, pk) -> GradeRule:
+    """One rule with its customer count; Forbidden for non-admins, NotFound when missing."""
+    from tuijin.core.errors import NotFound
+
+    _require_rule_admin(user)
+    try:
+        rule = GradeRule.objects.get(pk=int(pk))
+    except (GradeRule.DoesNotExist, TypeError, ValueError):
+        raise NotFound("grade rule")
+    rule.customer_count = Customer.objects.filter(grade=rule.code).count()
+    return rule
 
 
 def rule_preview(*, conditions: list[dict], priority: int | None = None, exclude_rule_id: int | None = None) -> dict:

@@ -6,6 +6,8 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from tuijin.core.limits import NOTES_MAX_LENGTH
+
 
 class Customer(models.Model):
     class Status(models.TextChoices):
@@ -34,8 +36,8 @@ class Customer(models.Model):
     credit_code = models.CharField(max_length=18, blank=True, db_index=True, verbose_name=_("统一社会信用代码"))
     industry = models.CharField(max_length=64, blank=True, db_index=True, verbose_name=_("行业"))
     size_band = models.CharField(max_length=16, choices=Size.choices, blank=True, verbose_name=_("规模"))
-    region = models.CharField(max_length=32, blank=True, db_index=True, verbose_name=_("区域"))
-    city = models.CharField(max_length=32, blank=True, verbose_name=_("城市"))
+    region = models.CharField(max_length=64, blank=True, db_index=True, verbose_name=_("区域"))
+    city = models.CharField(max_length=64, blank=True, verbose_name=_("城市"))
     source = models.CharField(max_length=16, choices=Source.choices, blank=True, verbose_name=_("来源"))
     tags = models.JSONField(default=list, blank=True, verbose_name=_("标签"))
     status = models.CharField(
@@ -44,7 +46,7 @@ class Customer(models.Model):
     phone = models.CharField(max_length=32, blank=True, verbose_name=_("电话"))
     phone_normalized = models.CharField(max_length=32, blank=True, db_index=True, editable=False)
     address = models.CharField(max_length=255, blank=True, verbose_name=_("地址"))
-    notes = models.TextField(blank=True, verbose_name=_("备注"))
+    notes = models.TextField(blank=True, max_length=NOTES_MAX_LENGTH, verbose_name=_("备注"))
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_customers", verbose_name=_("负责人")
     )

@@ -140,6 +140,13 @@ def customer_can_transfer(*, user: User, customer: Customer) -> bool:
     return ids is None or customer.owner_id in ids
 
 
+def customer_can_manage_members(*, user: User, customer: Customer) -> bool:
+    """Who may grant, change or end team membership: the owner and whoever could transfer the customer
+    (the owner's managers by org unit or manager chain, company-wide roles) — not team members, even
+    with write access, so access cannot be passed on sideways (docs/architecture.md, Decisions)."""
+    return customer_can_transfer(user=user, customer=customer)
+
+
 def contact_list(*, user: User, q: str = "", customer_id: int | None = None) -> QuerySet[Contact]:
     qs = Contact.objects.select_related("customer")
     cond = visible_customers_q(user, prefix="customer__")
@@ -164,7 +171,7 @@ def contact_get(*, user: User, pk) -> Contact:
 
 
 def duplicates_find(
-    *, name: str = "", phone: str = "", credit_code: str = "", phones=(), exclude_id=None,
+    *, name: str = "", phone: str = "", credit_code: str = "", phones=(), exclude_id=None, user: User | None = None,
 ) -> list[dict]:
     """Duplicate candidates across all customers (leads included), whoever owns them.
 
@@ -173,8 +180,10 @@ def duplicates_find(
     whose landline equals an existing contact's mobile is a duplicate too. (A contact stores one
     number, its mobile or else its landline, in Contact.phone_normalized.)
 
-    Returns only what is safe to show to anybody: the matched field, the
-    customer's name and the owner's display name — never contacts or notes.
+    Returns only what a duplicate warning needs: the matched fields and the owner's display name,
+    never contacts or notes. With `user`, a customer that user cannot see is masked (id and name
+    None): the check answers by mobile or credit code, so otherwise it is a reverse lookup of other
+    reps' customers (security review). Without `user` (internal callers) id and name are included.
     """
     cond = Q()
     norm = normalize_name(name) if name else ""
@@ -191,8 +200,12 @@ def duplicates_find(
     qs = Customer.objects.filter(cond).select_related("owner").distinct()
     if exclude_id:
         qs = qs.exclude(pk=exclude_id)
+    found = list(qs[:10])
+    visible = {c.pk for c in found}
+    if user is not None and found:
+        visible = set(customer_visible_qs(user=user).filter(pk__in=visible).values_list("pk", flat=True))
     out = []
-    for c in qs[:10]:
+    for c in found:
         fields = []
         if norm and c.name_normalized == norm:
             fields.append("name")
@@ -200,5 +213,7 @@ def duplicates_find(
             fields.append("credit_code")
         if numbers and (c.phone_normalized in numbers or not fields):
             fields.append("phone")
-        out.append({"id": c.pk, "name": c.name, "owner": c.owner.label, "matched": fields})
+        shown = c.pk in visible
+        out.append({"id": c.pk if shown else None, "name": c.name if shown else None, "owner": c.owner.label,
+                    "matched": fields})
     return out

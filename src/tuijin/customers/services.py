@@ -10,12 +10,13 @@ from django.utils.translation import gettext as _
 
 from tuijin.core import audit
 from tuijin.core.errors import Forbidden, StaleVersion, ValidationFailed
+from tuijin.core.limits import MAX_ITEMS, TAG_MAX_LENGTH, length_errors
 from tuijin.org.models import User
 from tuijin.org.selectors import visible_owner_ids
 
 from .models import Contact, Customer, CustomerMember
 from .normalize import credit_code_is_valid, normalize_credit_code, normalize_name, normalize_phone
-from .selectors import customer_can_write, duplicates_find
+from .selectors import customer_can_manage_members, customer_can_write, duplicates_find
 
 CUSTOMER_FIELDS = [
     "name", "credit_code", "industry", "size_band", "region", "city", "source", "tags",
@@ -33,8 +34,11 @@ class DuplicateFound(ValidationFailed):
         errors = {}
         for m in matches:
             for f in m["matched"]:
+                # A customer the actor cannot see is named by its owner only (duplicates_find masks it).
                 errors.setdefault(f, []).append(
                     _("与已有客户“%(name)s”（负责人：%(owner)s）重复") % {"name": m["name"], "owner": m["owner"]}
+                    if m["name"] is not None else
+                    _("与负责人%(owner)s的已有客户重复") % {"owner": m["owner"]}
                 )
         super().__init__(errors or {"name": _("重复客户")})
 
@@ -47,7 +51,12 @@ def _clean_tags(value, field: str, errors: dict) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
         errors[field] = _("必须是文字列表")
         return []
-    return [t.strip()[:32] for t in value if t.strip()][:20]
+    tags = [t.strip() for t in value if t.strip()]
+    if len(tags) > MAX_ITEMS["tags"]:
+        errors[field] = _("最多%(n)s个标签") % {"n": MAX_ITEMS["tags"]}
+    elif any(len(t) > TAG_MAX_LENGTH for t in tags):
+        errors[field] = _("每个标签最多%(n)s字") % {"n": TAG_MAX_LENGTH}
+    return tags
 
 
 def validate_customer_data(data: dict, *, partial: bool = False) -> dict:
@@ -65,8 +74,6 @@ def validate_customer_data(data: dict, *, partial: bool = False) -> dict:
     if not partial or "name" in clean:
         if not clean.get("name"):
             errors["name"] = _("客户名称不能为空")
-        elif len(clean["name"]) > 200:
-            errors["name"] = _("客户名称最多200字")
     if clean.get("credit_code"):
         clean["credit_code"] = normalize_credit_code(clean["credit_code"])
         if not credit_code_is_valid(clean["credit_code"]):
@@ -82,9 +89,7 @@ def validate_customer_data(data: dict, *, partial: bool = False) -> dict:
             }
     if clean.get("phone") and len(normalize_phone(clean["phone"])) < 7:
         errors["phone"] = _("电话号码至少7位数字")
-    for key in ("industry", "region", "city"):
-        if len(clean.get(key, "")) > 64:
-            errors[key] = _("最多64字")
+    length_errors(Customer, clean, errors)  # the columns' max_length is the one rule for every path
     if errors:
         raise ValidationFailed(errors)
     return clean
@@ -117,7 +122,7 @@ def customer_create(
     if not allow_duplicate:
         matches = duplicates_find(
             name=clean["name"], phone=clean.get("phone", ""), credit_code=clean.get("credit_code", ""),
-            phones=[str(c.get(k) or "") for c in contacts or [] for k in ("mobile", "phone")],
+            phones=[str(c.get(k) or "") for c in contacts or [] for k in ("mobile", "phone")], user=actor,
         )
         if matches:
             raise DuplicateFound(matches)
@@ -179,7 +184,7 @@ def customer_update(*, actor: User, customer: Customer, version: int | None = No
     if "name" in clean or "phone" in clean or "credit_code" in clean:
         matches = duplicates_find(
             name=clean.get("name", ""), phone=clean.get("phone", ""),
-            credit_code=clean.get("credit_code", ""), exclude_id=current.pk,
+            credit_code=clean.get("credit_code", ""), exclude_id=current.pk, user=actor,
         )
         if matches:
             raise DuplicateFound(matches)
@@ -211,8 +216,6 @@ def validate_contact_data(data: dict, *, partial: bool = False) -> dict:
     if not partial or "name" in clean:
         if not clean.get("name"):
             errors["name"] = _("联系人姓名不能为空")
-        elif len(clean["name"]) > 64:
-            errors["name"] = _("最多64字")
     if clean.get("decision_role") and clean["decision_role"] not in Contact.DecisionRole.values:
         errors["decision_role"] = _("无效的决策角色：%(value)s") % {"value": clean["decision_role"]}
     for key in ("mobile", "phone"):
@@ -226,6 +229,7 @@ def validate_contact_data(data: dict, *, partial: bool = False) -> dict:
         errors["email"] = _("邮箱格式不正确")
     if clean.get("qq") and not clean["qq"].isdigit():
         errors["qq"] = _("QQ号只能是数字")
+    length_errors(Contact, clean, errors)
     if errors:
         raise ValidationFailed(errors)
     return clean
@@ -271,9 +275,9 @@ def contact_update(*, actor: User, contact: Contact, version: int | None = None,
 def customer_member_set(
     *, actor: User, customer: Customer, user: User, access: str = "read", until: dt.date | None = None
 ) -> CustomerMember:
-    """Add or change a team member (团队成员) on a customer."""
-    if not customer_can_write(user=actor, customer=customer):
-        raise Forbidden(_("你对该客户只有只读权限"))
+    """Add or change a team member (团队成员) on a customer; only the owner and their managers may."""
+    if not customer_can_manage_members(user=actor, customer=customer):
+        raise Forbidden(_("只有负责人及其上级可以管理团队成员"))
     if access not in CustomerMember.Access.values:
         raise ValidationFailed({"access": _("权限只能是 read 或 write")})
     if user.pk == customer.owner_id:
@@ -291,8 +295,8 @@ def customer_member_set(
 
 @transaction.atomic
 def customer_member_remove(*, actor: User, customer: Customer, user: User) -> None:
-    if not customer_can_write(user=actor, customer=customer):
-        raise Forbidden(_("你对该客户只有只读权限"))
+    if not customer_can_manage_members(user=actor, customer=customer):
+        raise Forbidden(_("只有负责人及其上级可以管理团队成员"))
     deleted, _n = CustomerMember.objects.filter(customer=customer, user=user).delete()
     if not deleted:
         raise ValidationFailed({"user": _("该用户不是团队成员")})

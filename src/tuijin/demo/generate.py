@@ -316,7 +316,7 @@ class _Planner:
     """Decides the data in memory from one random stream; no database access, so the same seed gives the same plan."""
 
     def __init__(self, rng: random.Random, tpl: dict, stages: list[tuple[str, str]], products: dict[str, int],
-                 months: int):
+                 months: int, today: dt.date):
         self.rng = rng
         self.tpl = tpl
         self.code = tpl["code"]
@@ -326,7 +326,7 @@ class _Planner:
         self.products = products  # code → list price (whole yuan)
         self.lines = [[p["code"] for p in line["products"]] for line in tpl["product_lines"]]
         self.product_names = {p["code"]: p["name"] for line in tpl["product_lines"] for p in line["products"]}
-        self.today = timezone.localdate()
+        self.today = today
         self.span = max(30, round(months * 30.4))
         self.names: set[str] = set()
         self.phones: set[str] = set()
@@ -342,7 +342,10 @@ class _Planner:
     def at(self, days_ago: int) -> dt.datetime:
         """A working-hours moment `days_ago` days before today; weekends mostly move to Friday."""
         day = self.today - dt.timedelta(days=days_ago)
-        if day.weekday() >= 5 and self.rng.random() < 0.85:
+        # Draw the number on every call: if only weekend days drew it, the rest of the plan (owners,
+        # statuses, ...) would depend on which weekdays the dates fall on, i.e. on the day of the run.
+        move = self.rng.random() < 0.85
+        if day.weekday() >= 5 and move:
             day -= dt.timedelta(days=day.weekday() - 4)
         hour = self.rng.choice([9, 9, 10, 10, 10, 11, 11, 13, 14, 14, 15, 15, 16, 16, 17, 18])
         return timezone.make_aware(dt.datetime.combine(day, dt.time(hour, self.rng.randrange(0, 60, 5))))
@@ -432,7 +435,8 @@ class _Planner:
             data["qq"] = str(self.rng.randint(10**5, 3 * 10**9))
         return data
 
-    def customer(self, owner: _Owner) -> _CustPlan:
+    def customer(self, owner: _Owner, first: bool = False) -> _CustPlan:
+        """Plan one customer; an owner's `first` one is active with a live deal (see `_plan`)."""
         rng = self.rng
         industries = self.tpl["industries"]
         industry = rng.choice(industries)["code"]
@@ -442,6 +446,8 @@ class _Planner:
         district = rng.choice(districts)
         name, slug = self.company_name(industry, city, district)
         status = self.pick({"active": 75, "lead": 18, "churned": 7})
+        if first:
+            status = "active"
         fields = {
             "name": name,
             "industry": industry,
@@ -483,18 +489,18 @@ class _Planner:
             n_opps = rng.choice([1, 2])
         else:
             n_opps = rng.choices([1, 2, 3, 4], weights=[25, 40, 25, 10])[0]
-        for _i in range(n_opps):
-            plan.opps.append(self.opportunity(plan, owner, created_ago, last, status))
+        for i in range(n_opps):
+            plan.opps.append(self.opportunity(plan, owner, created_ago, last, status, live=first and i == 0))
         # Activities: the first one is the contact that created the customer.
         n_acts = {"active": rng.randint(8, 12), "lead": rng.randint(4, 7), "churned": rng.randint(5, 9)}[status]
         days = [created_ago] + [rng.randint(last, created_ago) for _ in range(n_acts - 1)]
         for ago in days:
             plan.activities.append(self.activity(plan, owner.username, self.at(ago)))
         plan.activities.sort(key=lambda a: a.when)
-        first = plan.activities[0]
-        first.kind = rng.choice(["visit", "call"])
-        first.subject = "首次上门拜访，了解需求" if first.kind == "visit" else "电话初次沟通，了解需求"
-        first.minutes = rng.randint(*ACTIVITY_MINUTES[first.kind])
+        opener = plan.activities[0]
+        opener.kind = rng.choice(["visit", "call"])
+        opener.subject = "首次上门拜访，了解需求" if opener.kind == "visit" else "电话初次沟通，了解需求"
+        opener.minutes = rng.randint(*ACTIVITY_MINUTES[opener.kind])
         if plan.activities[0].when < plan.created_at:
             plan.created_at = plan.activities[0].when
         self.link(plan)
@@ -505,7 +511,8 @@ class _Planner:
 
     # -- opportunities
 
-    def opportunity(self, cust: _CustPlan, owner: _Owner, created_ago: int, last: int, status: str) -> _OppPlan:
+    def opportunity(self, cust: _CustPlan, owner: _Owner, created_ago: int, last: int, status: str,
+                    live: bool = False) -> _OppPlan:
         rng = self.rng
         n_open = len(self.open_stages)
         if status == "lead":
@@ -514,6 +521,8 @@ class _Planner:
             outcome = self.pick({"won": 30, "lost": 70})
         else:
             outcome = self.pick({"open": 55, "won": 25, "lost": 20})
+        if live:
+            outcome = "open"
         loss_reason = loss_note = ""
         if outcome == "open":
             if status == "lead":
@@ -528,7 +537,7 @@ class _Planner:
             loss_reason = "customer_churn" if status == "churned" and rng.random() < 0.7 else self.pick(LOSS_REASONS)
             loss_note = rng.choice(LOSS_NOTES[loss_reason])
         steps = len(path) - 1
-        stale = outcome == "open" and rng.random() < 0.2
+        stale = outcome == "open" and rng.random() < 0.2 and not live
         # Days ago of the last stage change.
         if outcome == "open":
             tail = rng.randint(8, 30) if stale else rng.randint(0, 5)
@@ -686,18 +695,28 @@ class _Result:
     extra_counts: dict[str, int] = field(default_factory=dict)
 
 
-def _generate(*, rng: random.Random, reps: int, customers: int, months: int, tpl: dict) -> _Result:
-    password = settings.TUIJIN_DEMO_PASSWORD
-    org = build_org(password=password)
-    users = org.users
-    pipeline = industry_template_apply(actor=users["admin"], code=tpl["code"])
-    stages = {s.code: s for s in pipeline.stages.order_by("order")}
-    product_codes = [p["code"] for line in tpl["product_lines"] for p in line["products"]]
-    products = {p.code: p for p in Product.objects.filter(code__in=product_codes)}
-    planner = _Planner(
-        rng, tpl, [(s.code, s.kind) for s in stages.values()],
-        {c: int(products[c].list_price) for c in product_codes}, months,
-    )
+@dataclass
+class _Plan:
+    """Everything `_write` needs, decided without the database (so it can be checked for any day)."""
+
+    extra_reps: list[tuple[str, str, str]]  # username, display name, team
+    north_manager: bool
+    quiet: list[str]
+    owners: list[_Owner]
+    customers: list[_CustPlan]
+    planner: _Planner
+
+
+def _plan(*, rng: random.Random, reps: int, customers: int, months: int, tpl: dict,
+          stages: list[tuple[str, str]], prices: dict[str, int], today: dt.date) -> _Plan:
+    """Decide users, owners and customers for `today` (a local date).
+
+    Guarantees, whatever the day (tests/demo/test_generate.py checks them for every day of a year):
+    each owner's first customer is active with a live (open, not stale) deal, and the first customers go to
+    the owners in turn, so with at least two customers per owner every documented login has customers,
+    the quiet rep has a customer to transfer and every non-quiet rep has a deal progressed in the last days.
+    """
+    planner = _Planner(rng, tpl, stages, prices, months, today)
     planner.person_names.update(display for _u, _r, display, _unit, _m in LOGINS)
 
     # Extra reps: fill the emptiest team first; a north region manager appears with the first north rep.
@@ -707,25 +726,16 @@ def _generate(*, rng: random.Random, reps: int, customers: int, months: int, tpl
     for t in team_of.values():
         team_count[t] += 1
     numbering = {"east": 2, "south": 1, "north": 0}
+    extra: list[tuple[str, str, str]] = []
     for _i in range(reps - 3):
         team = min(TEAM_FILL_ORDER, key=lambda t: (team_count[t], TEAM_FILL_ORDER.index(t)))
         team_count[team] += 1
         region_key, _region = TEAM_REGION[team]
-        if region_key not in region_manager:
-            users["manager.north"] = user_create(
-                actor=users["admin"], username="manager.north", password=password, role=User.Role.MANAGER,
-                display_name="赵经理", org_unit=org.units["north"], manager=users["director"],
-                email="manager.north@demo.tuijin.local", validate_password=False,
-            )
-            region_manager["north"] = "manager.north"
+        region_manager.setdefault(region_key, f"manager.{region_key}")
         numbering[region_key] += 1
         username = f"rep.{region_key}{numbering[region_key]}"
         display, _sp, _gp = planner.person(unique=True)
-        users[username] = user_create(
-            actor=users["admin"], username=username, password=password, role=User.Role.REP,
-            display_name=display, org_unit=org.units[team], manager=users[region_manager[region_key]],
-            email=f"{username}@demo.tuijin.local", validate_password=False,
-        )
+        extra.append((username, display, team))
         team_of[username] = team
 
     # Owners: reps carry most customers, managers a few key accounts.
@@ -741,13 +751,50 @@ def _generate(*, rng: random.Random, reps: int, customers: int, months: int, tpl
         cities = [c for t in REGION_TEAMS[region_key] for c in TEAM_CITIES[t]]
         owners.append(_Owner(username, cities, TEAM_REGION[REGION_TEAMS[region_key][0]][1], 0.2, 1))
 
-    # Plan everything, then write.
+    # The first two rounds go to every owner in turn (the first customer of each is active with a live
+    # deal); the rest by weight. Drawing a random number in every round keeps the stream the same shape.
     weights = [o.weight for o in owners]
-    plans = [planner.customer(rng.choices(owners, weights=weights)[0]) for _i in range(customers)]
+    plans = []
+    for i in range(customers):
+        drawn = rng.choices(owners, weights=weights)[0]
+        owner = owners[i % len(owners)] if i < 2 * len(owners) else drawn
+        plans.append(planner.customer(owner, first=i < len(owners)))
+    # Members first, then the recent-progress top-up: the top-up draws random numbers only for some
+    # reps on some days, so nothing planned after it may use the same stream.
+    _plan_members(rng, plans, {code for code, _kind in stages})
     _ensure_recent_progress(planner, plans, owners)
-    _plan_members(rng, plans, stages)
-    return _write(users=users, plans=plans, stages=stages, products=products, planner=planner,
-                  quiet=quiet_reps)
+    return _Plan(extra_reps=extra, north_manager="north" in region_manager, quiet=quiet_reps, owners=owners,
+                 customers=plans, planner=planner)
+
+
+def _generate(*, rng: random.Random, reps: int, customers: int, months: int, tpl: dict) -> _Result:
+    password = settings.TUIJIN_DEMO_PASSWORD
+    org = build_org(password=password)
+    users = org.users
+    pipeline = industry_template_apply(actor=users["admin"], code=tpl["code"])
+    stages = {s.code: s for s in pipeline.stages.order_by("order")}
+    product_codes = [p["code"] for line in tpl["product_lines"] for p in line["products"]]
+    products = {p.code: p for p in Product.objects.filter(code__in=product_codes)}
+    plan = _plan(
+        rng=rng, reps=reps, customers=customers, months=months, tpl=tpl,
+        stages=[(s.code, s.kind) for s in stages.values()],
+        prices={c: int(products[c].list_price) for c in product_codes}, today=timezone.localdate(),
+    )
+    if plan.north_manager:
+        users["manager.north"] = user_create(
+            actor=users["admin"], username="manager.north", password=password, role=User.Role.MANAGER,
+            display_name="赵经理", org_unit=org.units["north"], manager=users["director"],
+            email="manager.north@demo.tuijin.local", validate_password=False,
+        )
+    region_manager = {"east": "manager.east", "south": "manager.south", "north": "manager.north"}
+    for username, display, team in plan.extra_reps:
+        users[username] = user_create(
+            actor=users["admin"], username=username, password=password, role=User.Role.REP,
+            display_name=display, org_unit=org.units[team], manager=users[region_manager[TEAM_REGION[team][0]]],
+            email=f"{username}@demo.tuijin.local", validate_password=False,
+        )
+    return _write(users=users, plans=plan.customers, stages=stages, products=products, planner=plan.planner,
+                  quiet=plan.quiet)
 
 
 def _ensure_recent_progress(planner: _Planner, plans: list[_CustPlan], owners: list[_Owner]) -> None:
@@ -768,7 +815,7 @@ def _ensure_recent_progress(planner: _Planner, plans: list[_CustPlan], owners: l
         opp.last_progress = max(opp.last_progress, act.when)
 
 
-def _plan_members(rng: random.Random, plans: list[_CustPlan], stages: dict) -> None:
+def _plan_members(rng: random.Random, plans: list[_CustPlan], stages: set[str]) -> None:
     """Cross-role team members (C1): presales on some, delivery on won, legal on contract stage, finance."""
     for plan in plans:
         if plan.status == "lead":

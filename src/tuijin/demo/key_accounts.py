@@ -1,7 +1,8 @@
 """Demo key accounts: a few customers who reorder often, so the high-value pool is not empty.
 
 The base demo gives most customers one or two deals; the article's 高净值 rule
-(LTV ≥ 80,000 and more than 3 deals a year) needs repeat buyers. This extension
+(LTV ≥ 80,000, more than 3 deals a year and over 65% in one product line) needs
+repeat buyers; the reorders repeat the first deal's products. This extension
 adds 4 repeat orders within the last 11 months to a handful of active customers
 that already won a deal, through the same services, then backdates their times
 like the base demo does (the change trail keeps the real creation time).

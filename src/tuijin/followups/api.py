@@ -8,10 +8,12 @@ from ninja import Query, Router, Schema
 
 from tuijin.core.apiutils import HistoryOut, PageMeta, history_out, paginate
 from tuijin.core.audit import history_for
+from tuijin.core.limits import text
 from tuijin.customers.selectors import contact_get, customer_get
 from tuijin.pipeline.selectors import opportunity_get
 
 from . import selectors, services
+from .models import Activity
 
 router = Router(tags=["activities"])
 
@@ -46,13 +48,14 @@ class ActivityPage(PageMeta):
 
 
 class ActivityIn(Schema):
+    # Strings bounded by the model fields (core.limits, docs/api.md).
     customer_id: int
-    kind: str
+    kind: text(Activity, "kind")
     occurred_at: dt.datetime | None = None
     duration_minutes: int = 0
-    subject: str = ""
-    conclusion: str = ""
-    notes: str = ""
+    subject: text(Activity, "subject") = ""
+    conclusion: text(Activity, "conclusion") = ""
+    notes: text(Activity, "notes") = ""
     opportunity_id: int | None = None
     contact_id: int | None = None
 

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from tuijin.core.limits import NOTES_MAX_LENGTH
 from tuijin.customers.models import Contact, Customer
 from tuijin.pipeline.models import Opportunity
 
@@ -34,7 +35,7 @@ class Activity(models.Model):
     duration_minutes = models.PositiveIntegerField(default=0, verbose_name=_("时长(分钟)"))
     subject = models.CharField(max_length=200, blank=True, verbose_name=_("主题"))
     conclusion = models.CharField(max_length=500, blank=True, verbose_name=_("关键结论"))
-    notes = models.TextField(blank=True, verbose_name=_("备注"))
+    notes = models.TextField(blank=True, max_length=NOTES_MAX_LENGTH, verbose_name=_("备注"))
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 
 from tuijin.core import audit
 from tuijin.core.errors import Forbidden, ValidationFailed
+from tuijin.core.limits import length_errors
 from tuijin.customers.models import Contact, Customer
 from tuijin.customers.selectors import customer_can_write
 from tuijin.org.models import User
@@ -71,10 +72,8 @@ def activity_create(
         errors["contact"] = _("联系人不属于该客户")
     if not (subject or conclusion or notes):
         errors["subject"] = _("请至少填写主题、关键结论或备注之一")
-    if len(subject) > 200:
-        errors["subject"] = _("最多200字")
-    if len(conclusion) > 500:
-        errors["conclusion"] = _("最多500字")
+    length_errors(Activity, {"subject": subject.strip(), "conclusion": conclusion.strip(), "notes": notes.strip()},
+                  errors)
     if errors:
         raise ValidationFailed(errors)
     activity = Activity.objects.create(

@@ -12,17 +12,23 @@ import decimal
 from django.utils import timezone
 from ninja import Query, Router, Schema
 
-from tuijin.core.apiutils import HistoryOut, PageMeta, history_out, paginate
+from tuijin.core.apiutils import HistoryOut, Money, PageMeta, history_out, paginate
 from tuijin.core.audit import history_for
-from tuijin.core.errors import ValidationFailed
+from tuijin.core.limits import bounded_list, short, text
 
 from . import selectors, services
 from .accuracy import GROUPS, Accuracy
-from .models import ForecastLine
+from .models import CorrectionRequest, ForecastLine
 
 router = Router(tags=["forecasting"])
 
-Amount = str | int | float  # validated by the service, so a bad amount names its line and field
+Amount = short(32) | int | float  # validated by the service, so a bad amount names its line and field
+# Request-body bounds (core.limits, docs/api.md): strings by their model fields, lists by MAX_ITEMS.
+SignDate = short(32)
+Confidence = text(ForecastLine, "confidence")
+OutlierReason = text(ForecastLine, "outlier_reason")
+Summary = short(5000)  # services.report_* refuse longer summaries too
+EvidenceIds = bounded_list(int, "ids")
 
 
 class UserRef(Schema):
@@ -74,16 +80,16 @@ class LineOut(Schema):
     id: int
     position: int
     opportunity: OpportunityRef
-    amount: decimal.Decimal
+    amount: Money
     expected_sign_date: dt.date
     confidence: str
     baseline_basis: str
-    baseline_mean: decimal.Decimal | None
+    baseline_mean: Money | None
     baseline_count: int
     deviation: decimal.Decimal | None
     is_outlier: bool
     outlier_reason: str
-    original_amount: decimal.Decimal | None
+    original_amount: Money | None
     original_expected_sign_date: dt.date | None
     original_confidence: str
     corrected_at: dt.datetime | None
@@ -103,7 +109,7 @@ class ReportOut(Schema):
     submitted_at: dt.datetime | None
     version: int
     line_count: int
-    line_total: decimal.Decimal | None
+    line_total: Money | None
 
     @staticmethod
     def resolve_line_count(obj):
@@ -120,10 +126,10 @@ class ReportPage(PageMeta):
 
 class CorrectionItemOut(Schema):
     line_id: int
-    old_amount: decimal.Decimal
+    old_amount: Money
     old_expected_sign_date: dt.date
     old_confidence: str
-    new_amount: decimal.Decimal | None
+    new_amount: Money | None
     new_expected_sign_date: dt.date | None
     new_confidence: str
 
@@ -192,28 +198,28 @@ class ReportDetail(ReportOut):
 class LineIn(Schema):
     opportunity_id: int | None = None
     amount: Amount | None = None
-    expected_sign_date: str | None = None
-    confidence: str = ""
-    evidence_ids: list[int] = []
-    outlier_reason: str = ""
+    expected_sign_date: SignDate | None = None
+    confidence: Confidence = ""
+    evidence_ids: EvidenceIds = []
+    outlier_reason: OutlierReason = ""
 
 
 class LinePatch(Schema):
     amount: Amount | None = None
-    expected_sign_date: str | None = None
-    confidence: str | None = None
-    evidence_ids: list[int] | None = None
-    outlier_reason: str | None = None
+    expected_sign_date: SignDate | None = None
+    confidence: Confidence | None = None
+    evidence_ids: EvidenceIds | None = None
+    outlier_reason: OutlierReason | None = None
 
 
-class ReportIn(Schema):
+class DailyReportIn(Schema):
     date: dt.date | None = None
-    summary: str = ""
-    lines: list[LineIn] = []
+    summary: Summary = ""
+    lines: bounded_list(LineIn, "lines") = []
 
 
 class ReportPatch(Schema):
-    summary: str
+    summary: Summary
     version: int | None = None
 
 
@@ -224,17 +230,17 @@ class SubmitIn(Schema):
 class CorrectionItemIn(Schema):
     line_id: int
     amount: Amount | None = None
-    expected_sign_date: str | None = None
-    confidence: str | None = None
+    expected_sign_date: SignDate | None = None
+    confidence: Confidence | None = None
 
 
 class CorrectionIn(Schema):
-    reason: str
-    items: list[CorrectionItemIn]
+    reason: text(CorrectionRequest, "reason")
+    items: bounded_list(CorrectionItemIn, "lines")
 
 
 class RejectIn(Schema):
-    reason: str
+    reason: text(CorrectionRequest, "rejection_reason")
 
 
 class ReportFilters(Schema):
@@ -266,9 +272,9 @@ class AccuracyRow(Schema):
     label: str
     period: str
     start: dt.date
-    forecast: decimal.Decimal
-    actual: decimal.Decimal
-    won_all: decimal.Decimal
+    forecast: Money
+    actual: Money
+    won_all: Money
     deviation: decimal.Decimal | None
     line_count: int
     hit_count: int
@@ -280,9 +286,9 @@ class AccuracyRow(Schema):
 class AccuracySeries(Schema):
     period: str
     start: dt.date
-    forecast: decimal.Decimal
-    actual: decimal.Decimal
-    won_all: decimal.Decimal
+    forecast: Money
+    actual: Money
+    won_all: Money
     deviation: decimal.Decimal | None
     records: str
 
@@ -317,7 +323,7 @@ class RecordLine(Schema):
     opportunity_id: int
     opportunity_name: str
     customer_name: str
-    amount: decimal.Decimal
+    amount: Money
     expected_sign_date: dt.date | None
     confidence: str
     closed_at: dt.datetime | None
@@ -342,7 +348,7 @@ def report_list(request, filters: Query[ReportFilters]):
 
 
 @router.post("/forecasts/reports", response={201: ReportDetail})
-def report_create(request, payload: ReportIn):
+def report_create(request, payload: DailyReportIn):
     report = services.report_create(actor=request.user, date=payload.date, summary=payload.summary,
                                     lines=_line_dicts(payload.lines))
     return selectors.report_get(user=request.user, pk=report.pk)
@@ -374,12 +380,11 @@ def report_history(request, report_id: int):
 
 @router.get("/forecasts/reports/{report_id}/evidence-candidates", response=list[ActivityRef])
 def evidence_candidates(request, report_id: int, opportunity_id: int):
-    """Activities that may back a line about this opportunity's customer."""
+    """Activities the report's author may cite on a line about this opportunity (author only: 403 for
+    others who see the report, 404 for a report you cannot see; 422 for an opportunity that is missing,
+    invisible, someone else's or closed — one answer for all of them)."""
     report = selectors.report_get(user=request.user, pk=report_id)
-    opp = selectors.open_opportunities_of(report.rep).filter(pk=opportunity_id).first()
-    if opp is None:
-        raise ValidationFailed({"opportunity_id": "商机不存在或不是该销售负责的 / not this rep's open opportunity"})
-    return list(selectors.evidence_candidates(report=report, customer_id=opp.customer_id))
+    return list(selectors.evidence_candidates(user=request.user, report=report, opportunity_id=opportunity_id))
 
 
 @router.post("/forecasts/reports/{report_id}/lines", response={201: LineOut})

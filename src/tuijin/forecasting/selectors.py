@@ -12,8 +12,9 @@ import datetime as dt
 
 from django.db.models import Count, Prefetch, Q, QuerySet, Sum
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from tuijin.core.errors import NotFound
+from tuijin.core.errors import Forbidden, NotFound, ValidationFailed
 from tuijin.followups.models import Activity
 from tuijin.followups.selectors import activity_visible_qs
 from tuijin.org.models import User
@@ -131,18 +132,48 @@ def activities_of_day(*, report: DailyReport) -> QuerySet[Activity]:
     )
 
 
-def evidence_candidates(*, report: DailyReport, customer_id: int, limit: int = 30) -> QuerySet[Activity]:
-    """Activities that may back a line about this customer: visible to the rep, with a key conclusion,
-    before the end of the report's date (and not in the future)."""
+def evidence_candidates(*, user: User, report: DailyReport, opportunity_id, limit: int = 30) -> QuerySet[Activity]:
+    """Activities the report's author may cite on a line about `opportunity_id`: visible to the caller AND
+    citable by the line (same customer, a key conclusion, before the end of the report's date and not in the
+    future).
+
+    Only the author asks for candidates to cite: anyone else who can see the report gets Forbidden (403),
+    a report they cannot see is NotFound (404, from report_get). So the caller's visible set is the rep's
+    and the result is the intersection of both; it is still filtered by the caller explicitly so a future
+    caller other than the author cannot widen it. An opportunity_id that is missing, invisible, not the
+    rep's own or not open answers one and the same ValidationFailed, so nothing is revealed about it.
+    """
+    opp = citable_opportunity(user=user, report=report, opportunity_id=opportunity_id)
+    return candidates_for_customers(user=user, report=report, customer_ids={opp.customer_id})[:limit]
+
+
+def citable_opportunity(*, user: User, report: DailyReport, opportunity_id):
+    """The rep's own open opportunity `opportunity_id`, asked by the report's author (else Forbidden);
+    missing, invisible, someone else's or closed all raise the same ValidationFailed."""
+    if not user.is_active or user.pk != report.rep_id:
+        raise Forbidden(_("只有日报填写人本人可以选择预测依据"))
+    opp = open_opportunities_of(report.rep).filter(pk=_int_or_none(opportunity_id)).first()
+    if opp is None:
+        raise ValidationFailed({"opportunity_id": [_("商机不存在或不是你负责的商机")]})
+    return opp
+
+
+def candidates_for_customers(*, user: User, report: DailyReport, customer_ids) -> QuerySet[Activity]:
+    """Citable activities of these customers, limited to what both `user` and the report's rep may see."""
     _start, end = day_bounds(report.date)
     until = min(end, timezone.now())
-    return (
-        activity_visible_qs(user=report.rep)
-        .filter(customer_id=customer_id, occurred_at__lt=until)
-        .exclude(conclusion="")
-        .select_related("owner")
-        .order_by("-occurred_at", "-id")[:limit]
-    )
+    qs = activity_visible_qs(user=user).filter(customer_id__in=customer_ids, occurred_at__lt=until)
+    if user.pk != report.rep_id:
+        qs = qs.filter(pk__in=activity_visible_qs(user=report.rep).values("pk"))
+    return qs.exclude(conclusion="").select_related("owner", "customer").order_by("-occurred_at", "-id")
+
+
+def _int_or_none(value) -> int | None:
+    try:
+        n = int(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return n if 0 < n < 2**63 else None  # beyond a 64-bit id: no such row (and no overflow in the driver)
 
 
 def open_opportunities_of(rep: User):

@@ -22,7 +22,6 @@ from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_POST
 
 from tuijin.core.errors import Forbidden, StaleVersion, ValidationFailed
-from tuijin.followups.selectors import activity_visible_qs
 from tuijin.integrations.excel.exporting import xlsx_response
 from tuijin.org.models import User
 from tuijin.org.selectors import is_company_wide, user_list
@@ -94,14 +93,11 @@ def report_new(request):
     return redirect("forecasting:report_detail", pk=report.pk)
 
 
-def _candidates_by_customer(report: DailyReport, customer_ids: set[int]) -> dict[int, list]:
+def _candidates_by_customer(user: User, report: DailyReport, customer_ids: set[int]) -> dict[int, list]:
     """Evidence candidates for several customers in one query (no query per line)."""
     if not customer_ids:
         return {}
-    _start, end = selectors.day_bounds(report.date)
-    rows = (activity_visible_qs(user=report.rep)
-            .filter(customer_id__in=customer_ids, occurred_at__lt=min(end, timezone.now()))
-            .exclude(conclusion="").order_by("-occurred_at", "-id")[:500])
+    rows = selectors.candidates_for_customers(user=user, report=report, customer_ids=customer_ids)[:500]
     out: dict[int, list] = defaultdict(list)
     for a in rows:
         if len(out[a.customer_id]) < 30:
@@ -150,11 +146,11 @@ def _render_detail(request, report: DailyReport, *, status=200, errors=None, add
     if can_edit:
         opportunities = list(selectors.open_opportunities_of(report.rep).exclude(
             pk__in=[ln.opportunity_id for ln in lines]))
-        candidates = _candidates_by_customer(report, {ln.opportunity.customer_id for ln in lines})
+        candidates = _candidates_by_customer(user, report, {ln.opportunity.customer_id for ln in lines})
         chosen = int_or_none(add_post.get("opportunity_id") or request.GET.get("opportunity"))
         chosen_opp = next((o for o in opportunities if o.pk == chosen), None)
         if chosen_opp is not None:
-            add_candidates = list(selectors.evidence_candidates(report=report, customer_id=chosen_opp.customer_id))
+            add_candidates = list(selectors.evidence_candidates(user=user, report=report, opportunity_id=chosen_opp.pk))
     add_index = len(lines)
     line_rows = []
     for i, ln in enumerate(lines):
@@ -195,10 +191,20 @@ def report_detail(request, pk):
 
 @login_required
 def evidence_options(request, pk):
-    """htmx partial: the evidence checkboxes for the opportunity chosen in the add-line form."""
+    """htmx partial: the evidence checkboxes for the opportunity chosen in the add-line form.
+
+    Author only, like the API: 404 for a report you cannot see, 403 for someone else's; an opportunity
+    that is missing, invisible, not the rep's or closed renders the same empty list."""
     report = selectors.report_get(user=request.user, pk=pk)
-    opp = selectors.open_opportunities_of(report.rep).filter(pk=int_or_none(request.GET.get("opportunity_id"))).first()
-    candidates = list(selectors.evidence_candidates(report=report, customer_id=opp.customer_id)) if opp else []
+    try:
+        opp = selectors.citable_opportunity(user=request.user, report=report,
+                                            opportunity_id=request.GET.get("opportunity_id"))
+    except Forbidden as exc:
+        return error_page(request, str(exc), status=403)
+    except ValidationFailed:
+        opp = None
+    candidates = list(selectors.candidates_for_customers(
+        user=request.user, report=report, customer_ids={opp.customer_id})[:30]) if opp else []
     return render(request, "forecasting/_evidence_options.html",
                   {"candidates": candidates, "selected": set(), "name": "evidence_ids", "chosen": opp})
 

@@ -4,21 +4,22 @@ figure records and deviation reports (+ Excel/PDF). Every figure carries a `reco
 from __future__ import annotations
 
 import datetime as dt
-import decimal
 from typing import Any
 
 from django.http import HttpResponse
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from ninja import Router, Schema, Status
+from ninja.errors import ValidationError
 
-from tuijin.core.errors import NotFound
+from tuijin.core.apiutils import MAX_PAGE, money, validation_detail
+from tuijin.core.errors import Forbidden, NotFound
+from tuijin.core.limits import NOTES_MAX_LENGTH, bounded_list, short, text
 from tuijin.org.models import User
-from tuijin.org.selectors import user_list
-from tuijin.web.common import date_or_none
 
 from . import board as board_mod
-from . import selectors, services
-from .models import MetricKind, Target
+from . import params, permissions, selectors, services
+from .models import KeyResult, MetricKind, Objective, Target
 from .report import CAUSES
 from .views import report_record_ids, report_rows_for_display, visible_records, visible_report_rows
 
@@ -26,7 +27,10 @@ router = Router(tags=["goals"])
 
 
 def _on(on: str | None) -> dt.date:
-    return date_or_none(on) or selectors.today()
+    try:
+        return params.day(on, field="on") or selectors.today()
+    except params.BadParameter as exc:
+        raise ValidationError(validation_detail(exc.errors, where="query"))
 
 
 class MetricOut(Schema):
@@ -39,18 +43,18 @@ class MetricOut(Schema):
 
 
 class KeyResultIn(Schema):
-    metric: str
+    metric: short(64)
     target: Any
-    title: str = ""
+    title: text(KeyResult, "title") = ""
 
 
 class ObjectiveIn(Schema):
-    period_kind: str
+    period_kind: short(16)
     period_start: Any
     period_end: Any = None
-    title: str
-    description: str = ""
-    key_results: list[KeyResultIn] = []
+    title: text(Objective, "title")
+    description: short(NOTES_MAX_LENGTH) = ""
+    key_results: bounded_list(KeyResultIn, "short_list") = []
 
 
 class ChildIn(Schema):
@@ -60,7 +64,7 @@ class ChildIn(Schema):
 
 
 class AllocateIn(Schema):
-    children: list[ChildIn]
+    children: bounded_list(ChildIn, "children")
 
 
 class ReportIn(Schema):
@@ -68,25 +72,33 @@ class ReportIn(Schema):
     end: Any = None
 
 
+def _figure(value, unit: str):
+    """A goal figure: money (two-decimal string, like every API amount) when the metric counts yuan."""
+    return money(value) if unit == MetricKind.Unit.CNY else value
+
+
 def _kpi_out(k: dict) -> dict:
     out = {key: k[key] for key in ("target_id", "key_result_id", "key_result", "metric", "metric_name", "unit",
                                    "period", "period_start", "period_end", "target", "actual", "expected",
                                    "ratio", "achievement", "status")}
+    for key in ("target", "actual", "expected"):
+        out[key] = _figure(out[key], k["unit"])
     out["records"] = k["api_records_url"]
     out["page"] = k["records_url"]
     return out
 
 
-def _target_out(t: Target, on: dt.date | None = None) -> dict:
+def _target_out(t: Target, on: dt.date | None = None, *, unit: str, linked: bool = True) -> dict:
+    """A target; `records` is None when the viewer may not open them (an ancestor shown for context)."""
     return {
         "id": t.pk, "key_result_id": t.key_result_id, "parent_id": t.parent_id, "org_unit_id": t.org_unit_id,
-        "org_unit": t.org_unit.name, "user_id": t.user_id, "scope": t.scope_label, "value": t.value,
-        "baseline": t.baseline, "growth": t.growth, "depth": t.depth,
-        "records": board_mod.api_figure_url(t.pk, on or selectors.today()),
+        "org_unit": t.org_unit.name, "user_id": t.user_id, "scope": t.scope_label, "value": _figure(t.value, unit),
+        "baseline": _figure(t.baseline, unit), "growth": t.growth, "depth": t.depth,
+        "records": board_mod.api_figure_url(t.pk, on or selectors.today()) if linked else None,
     }
 
 
-def _objective_out(o, on: dt.date) -> dict:
+def _objective_out(o, on: dt.date, user) -> dict:
     krs = list(o.key_results.all())
     roots = {t.key_result_id: t for t in Target.objects.filter(key_result__in=krs, parent__isnull=True)
              .select_related("key_result__metric", "key_result__objective__period", "org_unit", "user")}
@@ -96,7 +108,9 @@ def _objective_out(o, on: dt.date) -> dict:
                    "end": o.period.end},
         "key_results": [{
             "id": kr.pk, "title": kr.title, "metric": kr.metric.key,
-            "company": _kpi_out(board_mod.target_kpi(roots[kr.pk], on)) if kr.pk in roots else None,
+            "company": _kpi_out(board_mod.for_viewer(board_mod.target_kpi(roots[kr.pk], on),
+                                                     selectors.can_see_target(user, roots[kr.pk])))
+            if kr.pk in roots else None,
             "attenuation": f"/api/goals/key-results/{kr.pk}/attenuation",
         } for kr in krs],
     }
@@ -112,7 +126,7 @@ def objectives(request, on: str | None = None, all: bool = False):
     """Objectives whose period contains `on` (default today); all=true lists every period."""
     day = _on(on)
     qs = selectors.objective_list(user=request.user, on_date=None if all else day)
-    items = [_objective_out(o, day) for o in qs]
+    items = [_objective_out(o, day, request.user) for o in qs]
     return {"items": items, "count": len(items)}
 
 
@@ -126,12 +140,12 @@ def objective_create(request, payload: ObjectiveIn):
         o = services.objective_create(actor=request.user, period=period, title=payload.title,
                                       description=payload.description,
                                       key_results=[kr.dict() for kr in payload.key_results])
-    return _objective_out(selectors.objective_get(user=request.user, pk=o.pk), selectors.today())
+    return _objective_out(selectors.objective_get(user=request.user, pk=o.pk), selectors.today(), request.user)
 
 
 @router.get("/goals/objectives/{objective_id}")
 def objective_detail(request, objective_id: int, on: str | None = None):
-    return _objective_out(selectors.objective_get(user=request.user, pk=objective_id), _on(on))
+    return _objective_out(selectors.objective_get(user=request.user, pk=objective_id), _on(on), request.user)
 
 
 @router.post("/goals/objectives/{objective_id}/key-results", response={201: dict})
@@ -140,7 +154,9 @@ def key_result_create(request, objective_id: int, payload: KeyResultIn):
     kr = services.key_result_create(actor=request.user, objective=o, metric=payload.metric, target=payload.target,
                                     title=payload.title)
     root = kr.targets.select_related("org_unit", "user").get(parent__isnull=True)
-    return {"id": kr.pk, "title": kr.title, "metric": kr.metric.key, "company_target": _target_out(root)}
+    return {"id": kr.pk, "title": kr.title, "metric": kr.metric.key,
+            "company_target": _target_out(root, unit=kr.metric.unit,
+                                          linked=selectors.can_see_target(request.user, root))}
 
 
 @router.get("/goals/key-results/{kr_id}/attenuation")
@@ -149,8 +165,9 @@ def attenuation(request, kr_id: int):
     data = selectors.cascade(user=request.user, key_result=kr)
     return {
         "key_result": {"id": kr.pk, "title": kr.title, "metric": kr.metric.key, "period": kr.objective.period.name},
-        "levels": [{**_target_out(r["target"]), "level": r["level"], "scope_kind": r["scope_kind"],
-                    "parent_growth": r["parent_growth"], "children_sum": r["children_sum"], "flags": r["flags"]}
+        "levels": [{**_target_out(r["target"], unit=kr.metric.unit, linked=r["own_visible"]), "level": r["level"],
+                    "scope_kind": r["scope_kind"],
+                    "parent_growth": r["parent_growth"], "children_sum": _figure(r["children_sum"], kr.metric.unit), "flags": r["flags"]}
                    for r in data["rows"]],
         "flags": data["flags"],
     }
@@ -159,7 +176,8 @@ def attenuation(request, kr_id: int):
 @router.get("/goals/targets/{target_id}")
 def target_detail(request, target_id: int, on: str | None = None):
     t = selectors.target_get(user=request.user, pk=target_id)
-    return {**_target_out(t, _on(on)), "figure": _kpi_out(board_mod.target_kpi(t, _on(on)))}
+    return {**_target_out(t, _on(on), unit=t.key_result.metric.unit),
+            "figure": _kpi_out(board_mod.target_kpi(t, _on(on)))}
 
 
 @router.post("/goals/targets/{target_id}/allocate")
@@ -169,14 +187,15 @@ def allocate(request, target_id: int, payload: AllocateIn):
     children = [{k: v for k, v in c.dict().items() if v is not None or k == "value"} for c in payload.children]
     result = services.target_allocate(actor=request.user, parent=parent, children=children)
     saved = Target.objects.filter(pk__in=[t.pk for t in result.targets]).select_related("org_unit", "user")
-    return {"parent": _target_out(result.parent), "targets": [_target_out(t) for t in saved],
+    unit = parent.key_result.metric.unit
+    return {"parent": _target_out(result.parent, unit=unit), "targets": [_target_out(t, unit=unit) for t in saved],
             "warnings": result.warnings}
 
 
 def _record_out(kind: str, r) -> dict:
     if kind == "opportunity":
         return {"id": r.pk, "kind": kind, "name": r.name, "customer_id": r.customer_id, "customer": r.customer.name,
-                "owner_id": r.owner_id, "stage": r.stage.code, "amount": r.amount, "closed_at": r.closed_at,
+                "owner_id": r.owner_id, "stage": r.stage.code, "amount": money(r.amount), "closed_at": r.closed_at,
                 "expected_close_date": r.expected_close_date, "url": f"/api/opportunities/{r.pk}"}
     if kind == "customer":
         return {"id": r.pk, "kind": kind, "name": r.name, "owner_id": r.owner_id, "status": r.status,
@@ -186,7 +205,7 @@ def _record_out(kind: str, r) -> dict:
 
 
 def _page(qs, page: int, page_size: int, kind: str) -> dict:
-    page, page_size = max(page, 1), min(max(page_size, 1), 200)
+    page, page_size = min(max(page, 1), MAX_PAGE), min(max(page_size, 1), 200)
     count = qs.count()
     items = list(qs[(page - 1) * page_size: page * page_size])
     return {"kind": kind, "count": count, "items": [_record_out(kind, r) for r in items]}
@@ -210,7 +229,7 @@ def _board_out(person: User, on: dt.date) -> dict:
                  for k in data["kpis"]],
         "pipeline": [_record_out("opportunity", o) for o in data["pipeline"]],
         "next_actions": {
-            "high_value_no_contact": [{"id": c.pk, "name": c.name, "ltv": c.ltv, "last_contact_at": c.last_contact_at}
+            "high_value_no_contact": [{"id": c.pk, "name": c.name, "ltv": money(c.ltv), "last_contact_at": c.last_contact_at}
                                       for c in a["high_value_no_contact"]],
             "stalled": [_record_out("opportunity", o) | {"stage_entered_at": o.stage_entered_at} for o in a["stalled"]],
             "repeat_candidates": [{"id": c.pk, "name": c.name, "last_won": c.last_won} for c in a["repeat_candidates"]],
@@ -225,14 +244,14 @@ def board_me(request, on: str | None = None):
 
 @router.get("/goals/boards/team")
 def board_team(request, on: str | None = None):
-    """Every visible person's KPIs and the roll-up of the viewer's unit."""
-    user, day = request.user, _on(on)
-    people = list(user_list(user=user).filter(role__in=[User.Role.REP, User.Role.MANAGER]).exclude(pk=user.pk)
-                  .order_by("org_unit__path", "username"))
-    from tuijin.org.models import OrgUnit
-
-    unit = user.org_unit if user.role == User.Role.MANAGER else OrgUnit.objects.filter(parent__isnull=True).first()
-    data = board_mod.team_board(unit, people, day)
+    """Every visible person's KPIs and the roll-up of the viewer's unit (goals.permissions: 403 for reps and
+    cross-role staff, as on the page)."""
+    user = request.user
+    unit = permissions.team_board_unit(user)
+    if not permissions.can_view_team_board(user, unit):
+        raise Forbidden(_("团队目标看板仅对销售经理、总监、VP 和管理员开放"))
+    day = _on(on)
+    data = board_mod.team_board_for(user, unit, day)
     return {
         "on": day,
         "rollup": [_kpi_out(k) for k in data["rollup"]],
@@ -275,11 +294,11 @@ def _report_detail(request, report) -> dict:
         rows.append({
             "index": row["index"], "kind": row["kind"], "name": row["name"], "unit_id": row["unit_id"],
             "user_id": row["user_id"], "depth": row["depth"],
-            "target": decimal.Decimal(row["target"]), "actual": decimal.Decimal(row["actual"]),
-            "gap": decimal.Decimal(row["gap"]), "unexplained": decimal.Decimal(row["unexplained"]),
+            "target": money(row["target"]), "actual": money(row["actual"]),
+            "gap": money(row["gap"]), "unexplained": money(row["unexplained"]),
             "actual_records": f"{base}?row={row['index']}&cause=actual",
-            "causes": [{"key": key, "label": str(label), "amount": decimal.Decimal(row["causes"][key]["amount"]),
-                        "raw": decimal.Decimal(row["causes"][key]["raw"]), "count": row["causes"][key]["count"],
+            "causes": [{"key": key, "label": str(label), "amount": money(row["causes"][key]["amount"]),
+                        "raw": money(row["causes"][key]["raw"]), "count": row["causes"][key]["count"],
                         "records": f"{base}?row={row['index']}&cause={key}"} for key, label in CAUSES],
         })
     return {**_report_summary(report), "method": report.data.get("method", {}), "rows": rows}

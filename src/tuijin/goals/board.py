@@ -84,6 +84,13 @@ def kpi(target: Target, on_date: dt.date, actual: Decimal) -> dict:
     }
 
 
+def for_viewer(item: dict, visible: bool) -> dict:
+    """The KPI with its record links only when the viewer may open them (selectors.can_see_target)."""
+    if not visible:
+        item["records_url"] = item["api_records_url"] = None
+    return item
+
+
 def target_kpi(target: Target, on_date: dt.date) -> dict:
     period = target.key_result.objective.period
     metric = metrics.get_metric(target.key_result.metric.key)
@@ -204,3 +211,13 @@ def team_board(viewer_unit: OrgUnit | None, people: list[User], on_date: dt.date
                 # Unit targets here are the viewer's unit's (see the filter above): its subtree.
                 rollup.append(kpi(t, on_date, metric.combine([parts[o] for o in subtree if o in parts])))
     return {"columns": columns, "rows": list(rows.values()), "rollup": rollup, "on_date": on_date}
+
+
+def team_board_for(viewer: User, unit: OrgUnit | None, on_date: dt.date) -> dict:
+    """The team board a viewer allowed by permissions.can_view_team_board sees: their visible reps and
+    managers (not themselves) and the roll-up of `unit` (permissions.team_board_unit)."""
+    from tuijin.org.selectors import user_list
+
+    people = list(user_list(user=viewer).filter(role__in=[User.Role.REP, User.Role.MANAGER]).exclude(pk=viewer.pk)
+                  .order_by("org_unit__path", "username"))
+    return team_board(unit, people, on_date)

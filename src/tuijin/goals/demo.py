@@ -123,5 +123,6 @@ def load(*, rng: random.Random, months: int) -> dict[str, int]:
         period = period_create(actor=director, kind="quarter", start=start)
         k, t = _objective(director, period, units_by_parent, reps_by_unit)
         objectives, krs, targets = objectives + 1, krs + k, targets + t
-    report_generate(actor=None, start=last_month_start, as_of=last_month_end)
+    # Stands in for last month's scheduled run, notifications included.
+    report_generate(actor=None, start=last_month_start, as_of=last_month_end, scheduled=True)
     return {"goal objectives": objectives, "key results": krs, "goal targets": targets, "goal reports": 1}

@@ -154,6 +154,21 @@ def target_visible_q(user: User) -> Q | None:
     return q
 
 
+def can_see_target(user: User, target: Target) -> bool:
+    """target_visible_q for one target already loaded (no query beyond the cached visible set).
+
+    A figure of a target the user may not see (the company figure on a rep's objectives page) is shown
+    without a link: its records endpoint would answer 404.
+    """
+    ids = visible_owner_ids(user)
+    if ids is None:
+        return True
+    if target.user_id:
+        return target.user_id in ids
+    return bool(user.role == User.Role.MANAGER and user.org_unit_id
+                and target.org_unit.path.startswith(user.org_unit.path))
+
+
 def target_list(*, user: User, key_result: KeyResult | None = None) -> QuerySet[Target]:
     qs = Target.objects.select_related("org_unit", "user", "key_result__metric", "key_result__objective__period")
     q = target_visible_q(user)

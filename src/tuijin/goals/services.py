@@ -397,13 +397,21 @@ def report_day() -> int:
     return int(getattr(settings, "TUIJIN_GOAL_REPORT_DAY", 25))
 
 
+# A report covers at most a year (start to the day before the same date a year later): a century-long
+# period was a full scan of every deal and a notification to every director, on demand by any manager.
+MAX_REPORT_MONTHS = 12
+
+
 @transaction.atomic
-def report_generate(*, actor, start, end=None, as_of=None, send: bool = True) -> tuple[GoalReport, bool]:
+def report_generate(*, actor, start, end=None, as_of=None, scheduled: bool = False) -> tuple[GoalReport, bool]:
     """The 目标偏差分析报告 for a period (default: the month of `start`); (report, created).
 
     One report per period: asking again returns the stored one unchanged, so
-    the scheduled job can run any number of times.
+    the scheduled job can run any number of times. Only the scheduled monthly
+    report (`scheduled=True`, goals.tasks) notifies directors and managers; a
+    report generated on demand is not broadcast.
     """
+    from .params import DATE_MAX, DATE_MIN
     from .report import compute_report
 
     start_d = _as_date(start)
@@ -413,12 +421,19 @@ def report_generate(*, actor, start, end=None, as_of=None, send: bool = True) ->
     end_d = _as_date(end) if end not in (None, "") else None
     if end not in (None, "") and end_d is None:
         errors["end"] = _("请输入有效日期")
+    out_of_range = _("日期须在 %(min)s 到 %(max)s 之间") % {"min": DATE_MIN.isoformat(), "max": DATE_MAX.isoformat()}
+    for field_name, day in (("start", start_d), ("end", end_d)):
+        if day is not None and not (DATE_MIN <= day <= DATE_MAX):
+            errors[field_name] = out_of_range
     if errors:
         raise ValidationFailed(errors)
     if end_d is None:
         start_d, end_d = metrics.month_bounds(start_d)
     if end_d < start_d:
         raise ValidationFailed({"end": _("结束日期必须晚于开始日期")})
+    longest = metrics.add_months(start_d, MAX_REPORT_MONTHS) - dt.timedelta(days=1)
+    if end_d > longest:
+        raise ValidationFailed({"end": _("报告周期最长一年（最晚到 %(date)s）") % {"date": longest.isoformat()}})
     if actor is not None and not (can_manage_goals(actor) or actor.role == User.Role.MANAGER):
         raise Forbidden(_("只有销售经理、总监、VP 或管理员可以生成报告"))
     existing = GoalReport.objects.filter(period_start=start_d, period_end=end_d).first()
@@ -437,7 +452,7 @@ def report_generate(*, actor, start, end=None, as_of=None, send: bool = True) ->
     record(actor=actor, obj=report, action="create", changes={
         "period_start": [None, str(start_d)], "period_end": [None, str(end_d)], "as_of": [None, str(as_of_d)],
         "rows": [None, len(data.get("rows", []))]})
-    if send:
+    if scheduled:
         _report_notify(report)
     return report, True
 

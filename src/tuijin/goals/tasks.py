@@ -27,7 +27,8 @@ def monthly_report_run(now=None):
     if not report_due(now):
         return None
     today = timezone.localtime(now).date()
-    report, _created = services.report_generate(actor=None, start=today.replace(day=1), as_of=today)
+    report, _created = services.report_generate(actor=None, start=today.replace(day=1), as_of=today,
+                                                  scheduled=True)
     return report.pk
 
 
@@ -39,6 +40,6 @@ def monthly_report_hourly():
 
 @db_task()
 def report_generate_now(start: str, end: str | None = None):
-    """On demand from a script or the CLI: generate (or return) the report of a period."""
+    """On demand from a script or the CLI: generate (or return) the report of a period (not broadcast)."""
     report, _created = services.report_generate(actor=None, start=start, end=end)
     return report.pk

@@ -7,6 +7,7 @@ write through goals.services; errors come back next to their fields.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from decimal import Decimal
 
@@ -23,12 +24,11 @@ from tuijin.core.errors import Forbidden, ValidationFailed
 from tuijin.customers.selectors import customer_visible_qs
 from tuijin.followups.selectors import activity_visible_qs
 from tuijin.org.models import OrgUnit, User
-from tuijin.org.selectors import user_list
 from tuijin.pipeline.selectors import opportunity_visible_qs
-from tuijin.web.common import date_or_none, error_page, paginate
+from tuijin.web.common import error_page, paginate
 
 from . import board as board_mod
-from . import selectors, services
+from . import params, permissions, selectors, services
 from .models import MetricKind, Period, Target
 from .report import CAUSES, cause_label
 
@@ -36,7 +36,21 @@ KR_ROWS = 6
 
 
 def _on_date(request) -> dt.date:
-    return date_or_none(request.GET.get("on")) or selectors.today()
+    return params.day(request.GET.get("on"), field="on") or selectors.today()
+
+
+def friendly_params(view):
+    """A bad query parameter (params.BadParameter) becomes a 400 page naming the parameter, not a 500."""
+
+    @functools.wraps(view)
+    def wrapper(request, *args, **kwargs):
+        try:
+            return view(request, *args, **kwargs)
+        except params.BadParameter as exc:
+            message = "；".join(f"{field}：{m}" for field, msgs in exc.errors.items() for m in msgs)
+            return error_page(request, message, status=400, title=_("参数有误"))
+
+    return wrapper
 
 
 def pct(x: float | None) -> str:
@@ -62,6 +76,7 @@ def visible_records(user, kind: str, qs):
 # --------------------------------------------------------------------------- home, objectives
 
 @login_required
+@friendly_params
 def home(request):
     on = _on_date(request)
     user = request.user
@@ -69,7 +84,8 @@ def home(request):
     krs = [kr for o in objectives for kr in o.key_results.all()]
     roots = {t.key_result_id: t for t in Target.objects.filter(key_result__in=krs, parent__isnull=True)
              .select_related("key_result__metric", "key_result__objective__period", "org_unit", "user")}
-    figures = {kr_id: board_mod.target_kpi(t, on) for kr_id, t in roots.items()}
+    figures = {kr_id: board_mod.for_viewer(board_mod.target_kpi(t, on), selectors.can_see_target(user, t))
+               for kr_id, t in roots.items()}
     rows = [{"objective": o, "krs": [{"kr": kr, "kpi": figures.get(kr.pk)} for kr in o.key_results.all()]}
             for o in objectives]
     return render(request, "goals/home.html", {
@@ -142,6 +158,7 @@ def objective_new(request):
 
 
 @login_required
+@friendly_params
 def objective_detail(request, pk):
     objective = selectors.objective_get(user=request.user, pk=pk)
     on = _on_date(request)
@@ -150,7 +167,9 @@ def objective_detail(request, pk):
              .select_related("key_result__metric", "key_result__objective__period", "org_unit", "user")}
     return render(request, "goals/objective_detail.html", {
         "objective": objective, "on": on, "can_manage": selectors.can_manage_goals(request.user),
-        "krs": [{"kr": kr, "kpi": board_mod.target_kpi(roots[kr.pk], on) if kr.pk in roots else None} for kr in krs],
+        "krs": [{"kr": kr, "kpi": board_mod.for_viewer(board_mod.target_kpi(roots[kr.pk], on),
+                                                       selectors.can_see_target(request.user, roots[kr.pk]))
+                 if kr.pk in roots else None} for kr in krs],
         "metrics": MetricKind.objects.filter(is_active=True),
     })
 
@@ -256,6 +275,7 @@ def my_board(request):
 
 
 @login_required
+@friendly_params
 def board_view(request, user_id):
     person = selectors.board_user_get(user=request.user, pk=user_id)
     on = _on_date(request)
@@ -270,21 +290,21 @@ def board_view(request, user_id):
 
 
 @login_required
+@friendly_params
 def team_board_view(request):
     user = request.user
+    unit = permissions.team_board_unit(user)
+    if not permissions.can_view_team_board(user, unit):
+        return _forbidden(request, _("团队目标看板仅对销售经理、总监、VP 和管理员开放"))
     on = _on_date(request)
-    if not (user.role == User.Role.MANAGER or selectors.can_manage_goals(user)):
-        return redirect("goals:my_board")
-    people = list(user_list(user=user).filter(role__in=[User.Role.REP, User.Role.MANAGER]).exclude(pk=user.pk)
-                  .order_by("org_unit__path", "username"))
-    unit = user.org_unit if user.role == User.Role.MANAGER else OrgUnit.objects.filter(parent__isnull=True).first()
-    data = board_mod.team_board(unit, people, on)
+    data = board_mod.team_board_for(user, unit, on)
     for row in data["rows"]:
         row["cells"] = [row["kpis"].get(col["key_result_id"]) for col in data["columns"]]
     return render(request, "goals/team.html", {**data, "unit": unit})
 
 
 @login_required
+@friendly_params
 def figure_records(request, pk):
     target = selectors.target_get(user=request.user, pk=pk)
     on = _on_date(request)

@@ -12,11 +12,12 @@ from django.urls import reverse
 from django.utils import timezone
 from ninja import Router, Schema, Status
 
-from tuijin.core.apiutils import PageMeta
+from tuijin.core.apiutils import Money, PageMeta
 from tuijin.core.errors import Forbidden, ValidationFailed
+from tuijin.core.limits import NOTES_MAX_LENGTH, bounded_list, short, text
 
 from . import rules, selectors, services
-from .models import WeeklyAlignment
+from .models import Blocker, WeeklyAlignment
 
 router = Router(tags=["health"])
 
@@ -77,7 +78,7 @@ class HealthAlignmentOppOut(Schema):
     name: str
     customer: str
     stage: str
-    amount: float
+    amount: Money
     rank: int
 
 
@@ -108,7 +109,7 @@ def _alignment_out(a, now) -> dict:
         "id": a.pk, "rep": _rep(a.rep), "week_start": a.week_start, "week": f"{a.week_start:%G-W%V}",
         "opportunities": [
             {"id": i.opportunity.pk, "name": i.opportunity.name, "customer": i.opportunity.customer.name,
-             "stage": str(i.opportunity.stage), "amount": float(i.opportunity.amount), "rank": i.rank}
+             "stage": str(i.opportunity.stage), "amount": i.opportunity.amount, "rank": i.rank}
             for i in a.items.all()
         ],
         "departments": a.departments, "has_blocker": a.has_blocker, "blocker_id": a.blocker_id,
@@ -138,15 +139,16 @@ def alignment_list(request, week: str = "", rep_id: int | None = None, page: int
 
 
 class HealthBlockerIn(Schema):
-    title: str
-    description: str = ""
+    # Request-body bounds (core.limits, docs/api.md); the services check the finer rules (top 3 etc.).
+    title: text(Blocker, "title")
+    description: short(NOTES_MAX_LENGTH) = ""
     opportunity_id: int | None = None
 
 
 class HealthAlignmentIn(Schema):
-    week_start: str = ""
-    opportunity_ids: list[int]
-    departments: list[str] = []
+    week_start: short(32) = ""
+    opportunity_ids: bounded_list(int, "short_list")
+    departments: bounded_list(short(32), "short_list") = []
     has_blocker: bool = False
     blocker_id: int | None = None
     blocker: HealthBlockerIn | None = None

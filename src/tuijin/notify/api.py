@@ -11,6 +11,7 @@ from ninja import Router, Schema
 
 from tuijin.core.apiutils import PageMeta, paginate
 from tuijin.core.errors import ValidationFailed
+from tuijin.core.limits import bounded_list
 
 from .selectors import notification_get, notification_list, unread_count
 from .services import notification_mark_read
@@ -39,7 +40,7 @@ class UnreadCountOut(Schema):
 
 
 class MarkReadIn(Schema):
-    ids: list[int] | None = None
+    ids: bounded_list(int, "ids") | None = None
     all: bool = False
 
 

@@ -63,3 +63,45 @@ def backoff_seconds(attempts: int) -> int:
 def base_url() -> str:
     """Where links in e-mails and robot messages point (the app's public address)."""
     return str(_value("TUIJIN_BASE_URL") or "http://127.0.0.1:8000").rstrip("/")
+
+
+DEFAULT_ROBOT_HOSTS = ["qyapi.weixin.qq.com", "oapi.dingtalk.com", "open.feishu.cn", "open.larksuite.com"]
+
+
+def robot_allowed_hosts() -> list[str]:
+    value = _value("TUIJIN_ROBOT_ALLOWED_HOSTS")
+    if value is None:
+        return list(DEFAULT_ROBOT_HOSTS)
+    if isinstance(value, str):
+        value = value.split(",")
+    return [str(h).strip() for h in value if str(h).strip()]
+
+
+def webhook_allowed(url: str) -> bool:
+    """Whether a robot webhook URL points at an allowed platform host (https unless listed as http://HOST).
+
+    An entry is "HOST" (https, any port) or "SCHEME://HOST[:PORT]". Credentials in the URL
+    ("https://qyapi.weixin.qq.com@evil/") are refused: the real host would be the part after "@".
+    """
+    import urllib.parse
+
+    try:
+        parts = urllib.parse.urlsplit(url)
+        host, port = (parts.hostname or "").lower(), parts.port
+    except ValueError:
+        return False
+    if not host or parts.username is not None or parts.password is not None or "@" in parts.netloc:
+        return False
+    for entry in robot_allowed_hosts():
+        if "://" in entry:
+            allowed = urllib.parse.urlsplit(entry)
+            scheme, a_host, a_port = allowed.scheme.lower(), (allowed.hostname or "").lower(), allowed.port
+        else:
+            scheme, a_host, a_port = "https", entry.lower(), None
+        if parts.scheme.lower() == scheme and host == a_host and (a_port is None or a_port == port):
+            return True
+    return False
+
+
+def scheduler_lease_seconds() -> int:
+    return max(int(_value("TUIJIN_SCHEDULER_LEASE_SECONDS") or 45), 2)

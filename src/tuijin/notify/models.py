@@ -130,3 +130,18 @@ class OutboxMessage(models.Model):
 
     def __str__(self) -> str:
         return self.subject
+
+
+class SchedulerLease(models.Model):
+    """Which worker schedules the periodic jobs: the holder of this row until `expires_at` (notify/scheduler.py).
+
+    The holder renews it well before it expires; another worker may take it only after it has expired.
+    """
+
+    name = models.CharField(max_length=64, primary_key=True)
+    holder = models.CharField(max_length=128)
+    expires_at = models.DateTimeField()
+    acquired_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.holder}"

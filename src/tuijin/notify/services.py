@@ -22,6 +22,7 @@ from tuijin.core.audit import diff, record, snapshot
 from tuijin.core.errors import Forbidden, NotFound, ValidationFailed
 from tuijin.org.models import OrgUnit, User
 
+from . import conf
 from .models import Notification, OutboxMessage, Robot
 from .transports import RULES
 
@@ -135,7 +136,7 @@ def notification_mark_read(*, actor: User, notification_ids: Iterable[int] | Non
 
 ROBOT_FIELDS = ["name", "platform", "webhook_url", "secret", "org_unit", "kinds", "max_per_minute", "is_active"]
 
-# The path each platform's webhook has (any host, so a proxy or a test server works).
+# The path each platform's webhook has (the host is checked against TUIJIN_ROBOT_ALLOWED_HOSTS).
 WEBHOOK_SHAPES = {
     Robot.Platform.WECOM: (re.compile(r"/cgi-bin/webhook/send$"), "key"),
     Robot.Platform.DINGTALK: (re.compile(r"/robot/send$"), "access_token"),
@@ -204,6 +205,10 @@ def _clean_robot_data(data: dict, *, existing: Robot | None) -> dict:
         errors["webhook_url"] = [_("请填写以 https:// 开头的 Webhook 地址")]
     elif len(url) > 500:
         errors["webhook_url"] = [_("Webhook 地址不能超过 500 个字符")]
+    elif not conf.webhook_allowed(url):
+        # Only the platforms' own hosts: the worker must not be made to post into the internal network.
+        errors["webhook_url"] = [_("Webhook 地址只能是 https:// 开头的平台官方地址（%(hosts)s）") % {
+            "hosts": ", ".join(conf.robot_allowed_hosts())}]
     elif platform in WEBHOOK_SHAPES:
         pattern, param = WEBHOOK_SHAPES[platform]
         query = urllib.parse.parse_qs(parts.query)

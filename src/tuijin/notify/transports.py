@@ -24,6 +24,7 @@ import hmac
 import http.client
 import json
 import logging
+import re
 import smtplib
 import time
 import urllib.error
@@ -32,7 +33,7 @@ import urllib.request
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.mail import EmailMessage
+from django.core.mail import BadHeaderError, EmailMessage
 from django.utils import translation
 from django.utils.translation import gettext as _
 
@@ -94,6 +95,67 @@ def absolute_link(link: str) -> str:
     return conf.base_url() + (link if link.startswith("/") else "/" + link)
 
 
+def own_link(link: str) -> str:
+    """The absolute link when it points into this deployment (TUIJIN_BASE_URL), else "" (dropped).
+
+    Robot messages are posted in the company's name: a link elsewhere would be a phishing link.
+    """
+    link = (link or "").strip()
+    if link.startswith("//"):
+        return ""  # scheme-relative: another host
+    url = absolute_link(link)
+    if not url or any(ch in url for ch in "()<>[] \t\r\n\"'`\\"):
+        return ""
+    base = conf.base_url()
+    if url == base or url.startswith(base + "/") or url.startswith(base + "?"):
+        return url
+    return ""
+
+
+# -- user text in chat markdown -----------------------------------------------------------------
+#
+# Titles and bodies are user text (blocker titles, rejection reasons, customer names, ...). The three
+# platforms render markdown subsets whose escaping rules are not documented (WeCom and DingTalk honour
+# neither backslash escapes nor HTML entities reliably), so instead of escaping we replace every
+# character that could start markup with its full-width twin: the text reads the same to a Chinese
+# reader and can form no link, image, mention, heading, quote, code span, emphasis or HTML tag.
+_MARKDOWN_TWINS = str.maketrans({
+    "[": "［", "]": "］", "(": "（", ")": "）", "<": "＜", ">": "＞", "*": "＊", "_": "＿", "`": "｀",
+    "~": "～", "#": "＃", "!": "！", "|": "｜", "&": "＆", "@": "＠", "\\": "＼", "=": "＝", "$": "＄",
+    "{": "｛", "}": "｝", "^": "＾",
+})
+# Clients turn bare addresses into links: "https://evil", "www.evil.com", "evil.com/x".
+# No \b here: Chinese characters are word characters, so "访问evil.com" has no boundary before "e".
+_SCHEME = re.compile(r"(?i)(?<![a-z0-9+.-])([a-z][a-z0-9+.-]*):(?=/)")
+_DOMAIN = re.compile(
+    r"(?i)(?<![a-z0-9-])[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*\.[a-z]{2,}(?![a-z0-9-])"
+    r"|(?<![0-9.])\d{1,3}(?:\.\d{1,3}){3}(?=[:/])"
+)
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _defang_addresses(text: str) -> str:
+    text = _SCHEME.sub(lambda m: m.group(1) + "：", text)
+    return _DOMAIN.sub(lambda m: m.group(0).replace(".", "．"), text)
+
+
+def robot_text(text: str, *, single_line: bool = False) -> str:
+    """User text made inert for a chat robot: no link, image, mention or markup can come out of it."""
+    text = _CONTROL.sub("", (text or "").replace("\r\n", "\n").replace("\r", "\n"))
+    if single_line:
+        text = " ".join(text.split())
+    text = _defang_addresses(text).translate(_MARKDOWN_TWINS)
+    # Line starts: list markers, setext underlines and indented code blocks.
+    text = re.sub(r"(?m)^[ \t]+", "", text)
+    text = re.sub(r"(?m)^([-+])", lambda m: {"-": "－", "+": "＋"}[m.group(1)], text)
+    return re.sub(r"(?m)^(\d+)([.])", r"\1．", text)
+
+
+def email_subject(subject: str) -> str:
+    """A header-safe subject: line breaks and control characters would make the mail backend refuse it."""
+    return " ".join(_CONTROL.sub(" ", (subject or "").replace("\r", " ").replace("\n", " ")).split())[:200]
+
+
 def truncate_bytes(text: str, limit: int) -> str:
     raw = text.encode("utf-8")
     if len(raw) <= limit:
@@ -122,7 +184,11 @@ def feishu_sign(secret: str, timestamp_s: int) -> str:
 def robot_request(robot: Robot, *, title: str, body: str, link: str, now: float | None = None) -> tuple[str, dict]:
     """(url, json body) for one message to `robot`, signed with its secret when it has one."""
     now = time.time() if now is None else now
-    url = absolute_link(link)
+    # The one place robot messages are rendered: every caller's text is made inert here.
+    url = own_link(link)
+    # Feishu "text" elements are plain text, but the same treatment costs nothing there and keeps one rule.
+    title = robot_text(title, single_line=True) or "-"
+    body = robot_text(body)
     limit = MAX_CONTENT_BYTES[robot.platform]
     more = _("查看详情")
     if robot.platform == Robot.Platform.WECOM:
@@ -155,13 +221,23 @@ def robot_request(robot: Robot, *, title: str, body: str, link: str, now: float 
 
 # -- sending ----------------------------------------------------------------------------------
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A webhook answers itself; following a redirect could lead the worker past the host allow-list."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+_opener = urllib.request.build_opener(_NoRedirect)
+
+
 def _post_json(url: str, payload: dict) -> tuple[int, bytes]:
     data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
     req = urllib.request.Request(
         url, data=data, method="POST", headers={"Content-Type": "application/json; charset=utf-8"}
     )
     try:
-        with urllib.request.urlopen(req, timeout=conf.http_timeout()) as resp:  # noqa: S310 (admin-set URL)
+        with _opener.open(req, timeout=conf.http_timeout()) as resp:  # noqa: S310 (allow-listed host)
             return resp.status, resp.read(65536)
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read(65536) if exc.fp else b""
@@ -174,6 +250,9 @@ def send_robot(robot: Robot, message: OutboxMessage) -> None:
     rules = RULES.get(robot.platform)
     if rules is None:
         raise SendFailure(f"unknown platform {robot.platform!r}", kind=CONFIG)
+    if not conf.webhook_allowed(robot.webhook_url):
+        # A robot saved before the allow-list existed (or the list was narrowed since).
+        raise SendFailure("webhook host not allowed (TUIJIN_ROBOT_ALLOWED_HOSTS)", kind=CONFIG)
     # Group robots speak the deployment's language; there is no single reader.
     with translation.override(settings.LANGUAGE_CODE):
         url, payload = robot_request(robot, title=message.subject, body=message.body, link=message.link)
@@ -212,12 +291,14 @@ def send_email(message: OutboxMessage) -> None:
         if url:
             body = f"{body}\n\n{_('查看详情')}: {url}".strip()
         body += "\n\n-- \n" + _("推进 · 此邮件由系统自动发送")
-    email = EmailMessage(subject=message.subject, body=body, from_email=settings.DEFAULT_FROM_EMAIL,
+    email = EmailMessage(subject=email_subject(message.subject), body=body, from_email=settings.DEFAULT_FROM_EMAIL,
                          to=[message.to_email])
     try:
         email.send(fail_silently=False)
     except smtplib.SMTPRecipientsRefused as exc:
         raise SendFailure(f"recipient refused: {exc}", kind=CONFIG)
+    except BadHeaderError as exc:  # a header the backend refuses will be refused on every retry too
+        raise SendFailure(f"bad header: {exc}", kind=CONFIG)
     except (smtplib.SMTPException, OSError) as exc:
         raise SendFailure(f"mail error: {exc}", kind=RETRY)
 

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
-import decimal
 
 from ninja import Query, Router, Schema
 
-from tuijin.core.apiutils import HistoryOut, PageMeta, history_out, paginate
+from tuijin.core.apiutils import HistoryOut, Money, PageMeta, history_out, paginate
 from tuijin.core.audit import history_for
 from tuijin.core.errors import ValidationFailed
+from tuijin.core.limits import bounded_list, short, text
 from tuijin.customers.api import OwnerOut, _owner_for, body_fields
 from tuijin.customers.selectors import customer_get
 
 from . import selectors, services
-from .models import Product, Stage
+from .models import Opportunity, Product, Stage
 
 router = Router(tags=["opportunities"])
 
@@ -48,7 +48,7 @@ class ProductOut(Schema):
     name: str
     name_en: str
     line_id: int
-    list_price: decimal.Decimal
+    list_price: Money
 
 
 class CustomerRef(Schema):
@@ -63,7 +63,7 @@ class OpportunityOut(Schema):
     owner: OwnerOut
     pipeline_id: int
     stage: StageOut
-    amount: decimal.Decimal
+    amount: Money
     expected_close_date: dt.date | None
     probability: int
     loss_reason: str
@@ -92,34 +92,43 @@ class OpportunityPage(PageMeta):
     items: list[OpportunityOut]
 
 
+# Request bodies: strings bounded by their model fields, lists by core.limits (docs/api.md).
+Name = text(Opportunity, "name")
+LossReason = text(Opportunity, "loss_reason")
+LossNote = text(Opportunity, "loss_note")
+ProductIds = bounded_list(int, "ids")
+# A number or a bounded numeric string; services.opportunity_* parse it (422 naming "amount" when bad).
+AmountIn = short(32) | int | float
+
+
 class OpportunityIn(Schema):
-    name: str
+    name: Name
     customer_id: int
     owner_id: int | None = None
     pipeline_id: int | None = None
     stage_id: int | None = None
-    amount: decimal.Decimal = decimal.Decimal("0")
+    amount: AmountIn = "0"
     expected_close_date: dt.date | None = None
     probability: int | None = None
-    product_ids: list[int] = []
+    product_ids: ProductIds = []
 
 
 class OpportunityPatch(Schema):
     version: int | None = None
-    name: str | None = None
-    amount: decimal.Decimal | None = None
+    name: Name | None = None
+    amount: AmountIn | None = None
     expected_close_date: dt.date | None = None
     probability: int | None = None
-    product_ids: list[int] | None = None
-    loss_reason: str | None = None
-    loss_note: str | None = None
+    product_ids: ProductIds | None = None
+    loss_reason: LossReason | None = None
+    loss_note: LossNote | None = None
 
 
 class StageMoveIn(Schema):
     stage_id: int
     version: int | None = None
-    loss_reason: str = ""
-    loss_note: str = ""
+    loss_reason: LossReason = ""
+    loss_note: LossNote = ""
 
 
 class OpportunityFilters(Schema):

@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 
 from tuijin.core import audit
 from tuijin.core.errors import Forbidden, StaleVersion, ValidationFailed
+from tuijin.core.limits import length_errors
 from tuijin.customers.grading_services import grade_recompute_for
 from tuijin.customers.models import Customer, CustomerMember, OwnerChange
 from tuijin.customers.selectors import customer_can_transfer, customer_can_write
@@ -103,6 +104,13 @@ def _parse_date(value, field: str, errors: dict) -> dt.date | None:
         return None
 
 
+def _check_lengths(model, values: dict) -> None:
+    errors: dict = {}
+    length_errors(model, values, errors)
+    if errors:
+        raise ValidationFailed(errors)
+
+
 def _validate_opportunity(data: dict, *, partial: bool, pipeline: Pipeline | None) -> dict:
     errors: dict[str, str] = {}
     clean: dict = {}
@@ -110,8 +118,6 @@ def _validate_opportunity(data: dict, *, partial: bool, pipeline: Pipeline | Non
         name = str(data.get("name") or "").strip()
         if not name:
             errors["name"] = _("商机名称不能为空")
-        elif len(name) > 200:
-            errors["name"] = _("最多200字")
         clean["name"] = name
     if "amount" in data and data["amount"] is not None:
         clean["amount"] = _parse_amount(data["amount"], errors)
@@ -134,6 +140,7 @@ def _validate_opportunity(data: dict, *, partial: bool, pipeline: Pipeline | Non
             if len(products) != len(set(ids)):
                 errors["products"] = _("包含不存在的产品")
             clean["products"] = products
+    length_errors(Opportunity, clean, errors)
     if errors:
         raise ValidationFailed(errors)
     return clean
@@ -196,7 +203,8 @@ def opportunity_update(*, actor: User, opportunity: Opportunity, version: int | 
         if reason not in Opportunity.LossReason.values:
             raise ValidationFailed({"loss_reason": _("无效的输单原因")})
         clean["loss_reason"] = reason
-        clean["loss_note"] = str(data.get("loss_note", current.loss_note) or "")[:255]
+        clean["loss_note"] = str(data.get("loss_note", current.loss_note) or "").strip()
+        _check_lengths(Opportunity, {"loss_note": clean["loss_note"]})
     products = clean.pop("products", None)
     before = {**audit.snapshot(current, OPP_FIELDS), "products": sorted(current.products.values_list("pk", flat=True))}
     for k, v in clean.items():
@@ -239,6 +247,8 @@ def opportunity_move_stage(
             raise ValidationFailed({"loss_reason": _("输单必须选择输单原因")})
     elif loss_reason:
         raise ValidationFailed({"loss_reason": _("只有输单时才能填写输单原因")})
+    loss_note = (loss_note or "").strip()
+    _check_lengths(Opportunity, {"loss_note": loss_note})
     if stage.pk == current.stage_id:
         return current
     before = audit.snapshot(current, OPP_FIELDS)
@@ -250,7 +260,7 @@ def opportunity_move_stage(
     current.last_progress_at = now
     current.closed_at = now if stage.kind != Stage.Kind.OPEN else None
     current.loss_reason = loss_reason if stage.kind == Stage.Kind.LOST else ""
-    current.loss_note = loss_note[:255] if stage.kind == Stage.Kind.LOST else ""
+    current.loss_note = loss_note if stage.kind == Stage.Kind.LOST else ""
     changes = audit.diff(before, audit.snapshot(current, OPP_FIELDS))
     current.version = F("version") + 1
     current.save()
@@ -285,6 +295,8 @@ def customer_transfer(
         raise ValidationFailed({"to_user": _("只能转移给在职的销售人员")})
     if old_owner_access not in CustomerMember.Access.values:
         raise ValidationFailed({"old_owner_access": _("权限只能是 read 或 write")})
+    reason = (reason or "").strip()
+    _check_lengths(OwnerChange, {"reason": reason})
     denied = [c.name for c in customers if not customer_can_transfer(user=actor, customer=c)]
     if denied:
         raise Forbidden(_("无权转移：%(names)s") % {"names": "、".join(denied[:5])})
@@ -297,7 +309,7 @@ def customer_transfer(
             continue
         Customer.objects.filter(pk=customer.pk).update(owner=to_user, version=F("version") + 1)
         OwnerChange.objects.create(
-            customer=customer, from_user_id=old_owner_id, to_user=to_user, actor=actor, reason=reason[:255]
+            customer=customer, from_user_id=old_owner_id, to_user=to_user, actor=actor, reason=reason
         )
         CustomerMember.objects.filter(customer=customer, user=to_user).delete()
         if keep_old_owner:

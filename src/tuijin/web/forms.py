@@ -1,11 +1,15 @@
-"""Page forms. They only shape and render input; the services do the real validation and writing."""
+"""Page forms. They only shape and render input; the services do the real validation and writing.
+
+Text lengths come from the model fields (core.limits.max_length), the same numbers the API and the import check.
+"""
 
 from __future__ import annotations
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from tuijin.customers.models import Contact, Customer, CustomerMember
+from tuijin.core.limits import max_length
+from tuijin.customers.models import Contact, Customer, CustomerMember, OwnerChange
 from tuijin.followups.models import Activity
 from tuijin.org.models import User
 from tuijin.org.selectors import user_directory
@@ -40,18 +44,19 @@ def _blank(choices):
 
 class CustomerForm(BootstrapMixin, forms.Form):
     # Everything optional here: customers.services.validate_customer_data is the one rule book.
-    name = forms.CharField(label=_("客户名称"), max_length=200, required=False)
-    credit_code = forms.CharField(label=_("统一社会信用代码"), max_length=32, required=False)
-    industry = forms.CharField(label=_("行业"), max_length=64, required=False)
+    name = forms.CharField(label=_("客户名称"), max_length=max_length(Customer, "name"), required=False)
+    credit_code = forms.CharField(label=_("统一社会信用代码"), max_length=max_length(Customer, "credit_code"), required=False)
+    industry = forms.CharField(label=_("行业"), max_length=max_length(Customer, "industry"), required=False)
     size_band = forms.ChoiceField(label=_("规模"), choices=_blank(Customer.Size.choices), required=False)
-    region = forms.CharField(label=_("区域"), max_length=32, required=False)
-    city = forms.CharField(label=_("城市"), max_length=32, required=False)
+    region = forms.CharField(label=_("区域"), max_length=max_length(Customer, "region"), required=False)
+    city = forms.CharField(label=_("城市"), max_length=max_length(Customer, "city"), required=False)
     source = forms.ChoiceField(label=_("来源"), choices=_blank(Customer.Source.choices), required=False)
     status = forms.ChoiceField(label=_("状态"), choices=Customer.Status.choices, initial=Customer.Status.ACTIVE)
-    phone = forms.CharField(label=_("电话"), max_length=32, required=False)
-    address = forms.CharField(label=_("地址"), max_length=255, required=False)
+    phone = forms.CharField(label=_("电话"), max_length=max_length(Customer, "phone"), required=False)
+    address = forms.CharField(label=_("地址"), max_length=max_length(Customer, "address"), required=False)
     tags = forms.CharField(label=_("标签"), required=False, help_text=_("用逗号分隔"))
-    notes = forms.CharField(label=_("备注"), required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    notes = forms.CharField(label=_("备注"), max_length=max_length(Customer, "notes"), required=False,
+                            widget=forms.Textarea(attrs={"rows": 3}))
 
     CUSTOMER_KEYS = [
         "name", "credit_code", "industry", "size_band", "region", "city", "source", "status", "phone",
@@ -63,9 +68,9 @@ class CustomerForm(BootstrapMixin, forms.Form):
 
 
 class CustomerCreateForm(CustomerForm):
-    contact_name = forms.CharField(label=_("联系人姓名"), max_length=64, required=False)
-    contact_title = forms.CharField(label=_("职务"), max_length=64, required=False)
-    contact_mobile = forms.CharField(label=_("手机"), max_length=32, required=False)
+    contact_name = forms.CharField(label=_("联系人姓名"), max_length=max_length(Contact, "name"), required=False)
+    contact_title = forms.CharField(label=_("职务"), max_length=max_length(Contact, "title"), required=False)
+    contact_mobile = forms.CharField(label=_("手机"), max_length=max_length(Contact, "mobile"), required=False)
     contact_decision_role = forms.ChoiceField(
         label=_("决策角色"), choices=_blank(Contact.DecisionRole.choices), required=False
     )
@@ -95,18 +100,18 @@ class CustomerEditForm(CustomerForm):
 
 
 class ContactForm(BootstrapMixin, forms.Form):
-    name = forms.CharField(label=_("姓名"), max_length=64, required=False)
-    title = forms.CharField(label=_("职务"), max_length=64, required=False)
+    name = forms.CharField(label=_("姓名"), max_length=max_length(Contact, "name"), required=False)
+    title = forms.CharField(label=_("职务"), max_length=max_length(Contact, "title"), required=False)
     decision_role = forms.ChoiceField(label=_("决策角色"), choices=_blank(Contact.DecisionRole.choices), required=False)
-    mobile = forms.CharField(label=_("手机"), max_length=32, required=False)
-    phone = forms.CharField(label=_("电话"), max_length=32, required=False)
-    email = forms.CharField(label=_("邮箱"), max_length=254, required=False)
-    wechat = forms.CharField(label=_("微信"), max_length=64, required=False)
+    mobile = forms.CharField(label=_("手机"), max_length=max_length(Contact, "mobile"), required=False)
+    phone = forms.CharField(label=_("电话"), max_length=max_length(Contact, "phone"), required=False)
+    email = forms.CharField(label=_("邮箱"), max_length=max_length(Contact, "email"), required=False)
+    wechat = forms.CharField(label=_("微信"), max_length=max_length(Contact, "wechat"), required=False)
     is_primary = forms.BooleanField(label=_("主联系人"), required=False)
 
 
 class OpportunityForm(BootstrapMixin, forms.Form):
-    name = forms.CharField(label=_("商机名称"), max_length=200, required=False)
+    name = forms.CharField(label=_("商机名称"), max_length=max_length(Opportunity, "name"), required=False)
     amount = forms.CharField(label=_("金额"), required=False, initial="0")
     expected_close_date = forms.DateField(
         label=_("预计成交日期"), required=False, widget=forms.DateInput(attrs={"type": "date"})
@@ -128,11 +133,13 @@ class ActivityForm(BootstrapMixin, forms.Form):
     kind = forms.ChoiceField(
         label=_("方式"), choices=Activity.Kind.choices, initial=Activity.Kind.CALL, widget=forms.RadioSelect
     )
-    subject = forms.CharField(label=_("主题"), max_length=200, required=False)
+    subject = forms.CharField(label=_("主题"), max_length=max_length(Activity, "subject"), required=False)
     conclusion = forms.CharField(
-        label=_("关键结论"), max_length=500, required=False, widget=forms.Textarea(attrs={"rows": 2})
+        label=_("关键结论"), max_length=max_length(Activity, "conclusion"), required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
     )
-    notes = forms.CharField(label=_("备注"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    notes = forms.CharField(label=_("备注"), max_length=max_length(Activity, "notes"), required=False,
+                            widget=forms.Textarea(attrs={"rows": 2}))
     opportunity = forms.ModelChoiceField(label=_("商机"), queryset=Opportunity.objects.none(), required=False)
     contact = forms.ModelChoiceField(label=_("联系人"), queryset=Contact.objects.none(), required=False)
     occurred_at = forms.DateTimeField(
@@ -171,7 +178,7 @@ class TransferForm(BootstrapMixin, forms.Form):
     old_owner_access = forms.ChoiceField(
         label=_("原负责人权限"), choices=CustomerMember.Access.choices, initial=CustomerMember.Access.READ
     )
-    reason = forms.CharField(label=_("转移原因"), max_length=255, required=False)
+    reason = forms.CharField(label=_("转移原因"), max_length=max_length(OwnerChange, "reason"), required=False)
 
     def __init__(self, *args, customer=None, **kwargs):
         super().__init__(*args, **kwargs)

@@ -19,6 +19,7 @@ from tuijin.customers import services as customer_services
 from tuijin.customers.models import Customer
 from tuijin.customers.selectors import (
     contact_list,
+    customer_can_manage_members,
     customer_can_transfer,
     customer_can_write,
     customer_get,
@@ -119,6 +120,7 @@ def _detail_context(request, customer, **forms) -> dict:
     user = request.user
     can_write = customer_can_write(user=user, customer=customer)
     can_transfer = customer_can_transfer(user=user, customer=customer)
+    can_manage_members = customer_can_manage_members(user=user, customer=customer)
     pipeline = pipeline_default()
     opportunities = opportunity_list(user=user, customer_id=customer.pk)
     contacts = contact_list(user=user, customer_id=customer.pk)
@@ -126,6 +128,7 @@ def _detail_context(request, customer, **forms) -> dict:
         "customer": customer,
         "can_write": can_write,
         "can_transfer": can_transfer,
+        "can_manage_members": can_manage_members,
         "can_create_opportunity": can_write and user.role not in User.CROSS_ROLES,
         "contacts": list(contacts),
         "opportunities": list(opportunities[:50]),
@@ -140,7 +143,7 @@ def _detail_context(request, customer, **forms) -> dict:
         ),
         "open_tab": forms.get("open_tab", ""),
     }
-    if can_write:
+    if can_manage_members:
         ctx["member_form"] = forms.get("member_form") or MemberForm(customer=customer)
     if can_transfer:
         ctx["transfer_form"] = forms.get("transfer_form") or TransferForm(customer=customer)

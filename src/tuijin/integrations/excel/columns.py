@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from django.db import models
 from django.utils import translation
 
+from tuijin.core.limits import max_length
 from tuijin.customers.models import Contact, Customer
 
 
@@ -57,7 +58,8 @@ COLUMNS: list[Column] = [
     Column("customer.credit_code", "统一社会信用代码", "credit code",
            help_zh="18位，校验位须正确。", help_en="18 characters with a valid check character.",
            aliases=("unified social credit code", "信用代码")),
-    Column("customer.industry", "行业", "industry", help_zh="最多64字。", help_en="Up to 64 characters."),
+    Column("customer.industry", "行业", "industry", help_zh=f"最多{max_length(Customer, 'industry')}字。",
+           help_en=f"Up to {max_length(Customer, 'industry')} characters."),
     Column("customer.size_band", "规模", "size", choices=Customer.Size, aliases=("size band", "company size")),
     Column("customer.region", "区域", "region", help_zh="如 华东、华南。", help_en="e.g. East China."),
     Column("customer.city", "城市", "city"),

@@ -1,7 +1,9 @@
 """Importing customers with contacts from a spreadsheet, all or nothing (SPEC P4, K2, K7).
 
-The flow is upload → dry run (`import_job_create`: parse, validate every row,
-find duplicates, store the report) → start (`import_job_start`: queue a Huey
+The flow is upload (`import_job_create`: the checks that need no parsing, see
+parsing.check_upload, then store the file and queue the dry run) → dry run in
+the worker (`import_job_validate`: parse, validate every row, find duplicates,
+store the report) → start (`import_job_start`: queue a Huey
 task) → run (`import_job_run`: re-read and re-validate the rows before taking
 the write lock, then inside ONE transaction re-check what the database may have
 changed — owners, duplicates — and write, in bulk batches with the same change
@@ -9,7 +11,17 @@ trail as the customers services record). Any failing row, even one discovered
 only while writing, rolls the whole import back. Rows are streamed and kept
 only in a compact form, so memory stays bounded for 100,000-row files.
 Uploaded files are deleted after TUIJIN_IMPORT_FILE_RETENTION_DAYS
-(`import_files_purge`, a daily Huey task).
+(`import_files_purge`, a daily Huey task), whatever state the job is in.
+
+Stuck jobs: a running task renews a lease (`heartbeat_at`, and a cache key the
+worker can still write while SQLite's write lock is held by the import). A job
+without a heartbeat for TUIJIN_IMPORT_HEARTBEAT_TIMEOUT seconds, or waiting in
+the queue longer than TUIJIN_IMPORT_QUEUE_TIMEOUT, is marked interrupted by
+`import_jobs_sweep` (every minute, and when its page is viewed) and can be
+started again. Restarting is safe because the import is one transaction: a
+killed worker's transaction is rolled back by the database, so nothing of the
+first attempt remains. When the queue cannot be reached, starting raises
+`QueueUnavailable` and leaves the job in a state that can be started again.
 
 `xlsx_response` (the export side) lives in exporting.py and is re-exported here.
 """
@@ -19,19 +31,21 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from tuijin.core import audit
-from tuijin.core.errors import Forbidden, NotFound, ValidationFailed
+from tuijin.core.errors import Forbidden, NotFound, ServiceError, ValidationFailed
 from tuijin.customers import services as customer_services
 from tuijin.customers.models import Contact, Customer
 from tuijin.customers.normalize import normalize_credit_code, normalize_name, normalize_phone
@@ -50,7 +64,7 @@ from tuijin.org.selectors import user_list
 from .columns import BY_KEY, CONTACT_COLUMNS, CUSTOMER_COLUMNS, choice_to_code
 from .exporting import xlsx_response  # noqa: F401  (public API of this module)
 from .models import ImportJob
-from .parsing import ImportFileError, Upload, open_upload
+from .parsing import ImportFileError, Upload, check_upload, open_upload
 
 logger = logging.getLogger(__name__)
 
@@ -389,55 +403,135 @@ def _recheck_owners(*, actor: User, plan: Plan, errors: _Errors) -> None:
 # ---------------------------------------------------------------------------
 
 
-def import_job_create(*, actor: User, filename: str, data: bytes, dup_mode: str = "skip") -> ImportJob:
-    """Dry run: parse and validate the file, store it with its report. Writes no customers.
+class QueueUnavailable(ServiceError):
+    """The task queue (Redis, or the Huey store) could not be reached; the job can be started again later."""
 
-    Raises ImportFileError when the file as a whole is unusable (then no job is stored).
+    def __init__(self, job: ImportJob):
+        self.job = job
+        super().__init__(_("任务队列暂时无法连接，任务没有开始；请稍后重试"))
+
+
+def import_job_create(*, actor: User, filename: str, data: bytes, dup_mode: str = "skip") -> ImportJob:
+    """Store the upload and queue its dry run (parse, validate every row) in the worker. Writes no customers.
+
+    Raises ImportFileError for what is wrong without parsing (type, size, an .xlsx package's bounds):
+    then no job is stored. A file that fails while parsing gives a failed job with the message.
+    Raises QueueUnavailable (the job is stored, interrupted, and can be started again).
     """
     if not can_import(actor):
         raise Forbidden(_("你的角色不能导入客户"))
     if dup_mode not in ImportJob.DupMode.values:
         raise ValidationFailed({"dup_mode": _("无效的重复处理方式")})
-    upload = open_upload(filename, data)
-    plan = build_plan(actor=actor, upload=upload, dup_mode=dup_mode)
-    report = plan.report
-    del plan  # the groups are not needed any more; the job re-reads the stored file
+    check_upload(filename, data)
     with transaction.atomic():
         job = ImportJob.objects.create(
             created_by=actor, filename=filename[:255], file_data=data, dup_mode=dup_mode,
-            report=report, total_rows=report["rows"],
+            status=ImportJob.Status.VALIDATING, queued_at=timezone.now(),
         )
         audit.record(actor=actor, obj=job, action="create", changes={
-            "filename": [None, job.filename], "dup_mode": [None, dup_mode], "total_rows": [None, job.total_rows],
-            "errors": [None, report["error_count"]],
+            "filename": [None, job.filename], "dup_mode": [None, dup_mode], "size": [None, len(data)],
         })
+    progress_set(job.pk, 0, 0)
+    _enqueue(job, ImportJob.Status.VALIDATING, back_to=ImportJob.Status.INTERRUPTED)
+    job.refresh_from_db()
     return job
 
 
+def import_job_validate(*, job_id: int) -> None:
+    """The dry run, in the worker: parse and validate the stored file, store the report (or the file's error)."""
+    now = timezone.now()
+    claimed = ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.VALIDATING,
+                                       heartbeat_at__isnull=True).update(heartbeat_at=now, queued_at=None)
+    if not claimed:  # a duplicate delivery, or the job was interrupted or purged meanwhile
+        return
+    job = ImportJob.objects.select_related("created_by").get(pk=job_id)
+    error, report = "", None
+    with _lease(job.pk):
+        try:
+            upload = open_upload(job.filename, bytes(job.file_data))
+            upload.on_progress = lambda rows: progress_set(job.pk, rows, 0)
+            plan = build_plan(actor=job.created_by, upload=upload, dup_mode=job.dup_mode)
+            report = plan.report
+            del plan
+        except ImportFileError as exc:
+            error = str(exc)
+        except Exception:
+            logger.exception("dry run of import job %s failed", job.pk)
+            error = _("校验文件时发生内部错误")
+    with transaction.atomic():
+        if report is not None:
+            fields = {"status": ImportJob.Status.VALIDATED, "report": report, "total_rows": report["rows"]}
+        else:
+            fields = {"status": ImportJob.Status.FAILED, "error": error, "finished_at": timezone.now()}
+        if ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.VALIDATING).update(heartbeat_at=None, **fields):
+            audit.record(actor=job.created_by, obj=job, action="validate", changes={
+                "status": [ImportJob.Status.VALIDATING, fields["status"]],
+                "errors": [None, report["error_count"] if report else error]})
+
+
 def import_job_start(*, actor: User, job: ImportJob) -> ImportJob:
-    """Queue a validated job; the import itself runs in the Huey worker."""
+    """Queue a validated job, or start an interrupted one again; the work runs in the Huey worker.
+
+    An interrupted import re-runs from the start: its first attempt was rolled back as a whole.
+    An interrupted dry run is queued again. Raises QueueUnavailable when the queue cannot be reached
+    (the job keeps its status, so starting can be retried).
+    """
     if job.created_by_id != actor.pk:
         raise NotFound("import job")
     if not can_import(actor):
         raise Forbidden(_("你的角色不能导入客户"))
+    import_job_check_stale(job)
     with transaction.atomic():
-        updated = ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.VALIDATED).update(
-            status=ImportJob.Status.QUEUED
-        )
+        current = ImportJob.objects.defer("file_data").get(pk=job.pk)
+        status = current.status
+        dry_run_done = "rows" in (current.report or {})
+        if status == ImportJob.Status.INTERRUPTED and not dry_run_done:
+            target = ImportJob.Status.VALIDATING
+        elif status in (ImportJob.Status.VALIDATED, ImportJob.Status.INTERRUPTED):
+            target = ImportJob.Status.QUEUED
+        else:
+            raise ValidationFailed({"status": _("该导入任务已经开始或已结束")})
+        if target == ImportJob.Status.QUEUED and current.report.get("error_count"):
+            raise ValidationFailed({"file": _("文件中有错误，请修改后重新上传")})
+        if not ImportJob.objects.filter(pk=job.pk).exclude(file_data=b"").exists():
+            raise ValidationFailed({"file": _("上传的文件已按保留期限删除，请重新上传")})
+        updated = ImportJob.objects.filter(pk=job.pk, status=status).update(
+            status=target, queued_at=timezone.now(), heartbeat_at=None, error="", finished_at=None)
         if not updated:
             raise ValidationFailed({"status": _("该导入任务已经开始或已结束")})
-        if job.report.get("error_count"):
-            raise ValidationFailed({"file": _("文件中有错误，请修改后重新上传")})
-        audit.record(actor=actor, obj=job, action="start",
-                     changes={"status": [ImportJob.Status.VALIDATED, ImportJob.Status.QUEUED]})
+        audit.record(actor=actor, obj=job, action="start" if status == ImportJob.Status.VALIDATED else "restart",
+                     changes={"status": [status, target]})
     job.refresh_from_db()
     progress_set(job.pk, 0, job.total_rows)
-    # Enqueued after commit so the worker sees status=queued (immediate mode runs it right here).
-    from .tasks import import_job_run_task
-
-    import_job_run_task(job.pk)
+    _enqueue(job, target, back_to=status)
     job.refresh_from_db()
     return job
+
+
+def _enqueue(job: ImportJob, status: str, *, back_to: str) -> None:
+    """Queue the job's task after its status committed (immediate mode runs it right here).
+
+    If the queue cannot be reached, the job goes back to `back_to` with the reason and QueueUnavailable
+    is raised: nothing was queued, so nothing will run, and "start" can simply be tried again.
+    """
+    from . import tasks
+
+    task = tasks.import_job_validate_task if status == ImportJob.Status.VALIDATING else tasks.import_job_run_task
+    try:
+        task(job.pk)
+        return
+    except Exception:
+        logger.exception("could not enqueue import job %s", job.pk)
+    error = QueueUnavailable(job)
+    with transaction.atomic():
+        fields = {"status": back_to, "queued_at": None, "error": str(error)}
+        if back_to == ImportJob.Status.INTERRUPTED:
+            fields["finished_at"] = timezone.now()
+        if ImportJob.objects.filter(pk=job.pk, status=status, heartbeat_at__isnull=True).update(**fields):
+            audit.record(actor=job.created_by, obj=job, action="enqueue_failed",
+                         changes={"status": [status, back_to], "error": [None, str(error)]})
+    job.refresh_from_db()
+    raise error
 
 
 class ImportAborted(Exception):
@@ -452,20 +546,166 @@ def _progress_key(job_id: int) -> str:
     return f"tuijin:excel:import:{job_id}:progress"
 
 
+def _cache_set(key: str, value) -> None:
+    # The cache is Redis when REDIS_URL is set: progress and heartbeats are best effort, never a 500.
+    try:
+        cache.set(key, value, PROGRESS_TIMEOUT)
+    except Exception:
+        logger.warning("cache unavailable, %s not written", key, exc_info=True)
+
+
+def _cache_get(key: str):
+    try:
+        return cache.get(key)
+    except Exception:
+        logger.warning("cache unavailable, %s not read", key, exc_info=True)
+        return None
+
+
 def progress_set(job_id: int, done: int, total: int) -> None:
-    cache.set(_progress_key(job_id), {"done": done, "total": total}, PROGRESS_TIMEOUT)
+    _cache_set(_progress_key(job_id), {"done": done, "total": total})
 
 
 def progress_get(job: ImportJob) -> dict:
-    """Rows processed / total; a finished job is 100% whatever the cache says."""
+    """Rows processed / total; a finished job is 100% whatever the cache says.
+
+    During the dry run the total is not known yet: `done` counts the rows read so far.
+    """
     total = job.total_rows or 0
+    data = _cache_get(_progress_key(job.pk)) or {}
     if job.status == ImportJob.Status.DONE:
         done = total
+    elif job.status == ImportJob.Status.VALIDATING:
+        return {"done": int(data.get("done", 0)), "total": 0, "percent": 0}
     else:
-        data = cache.get(_progress_key(job.pk)) or {}
         done = min(int(data.get("done", 0)), total)
     percent = 100 if total == 0 and job.status == ImportJob.Status.DONE else (done * 100 // total if total else 0)
     return {"done": done, "total": total, "percent": percent}
+
+
+# ---------------------------------------------------------------------------
+# Lease: heartbeats of a running task, and the sweep of stuck jobs
+# ---------------------------------------------------------------------------
+
+_ACTIVE = (ImportJob.Status.VALIDATING, ImportJob.Status.QUEUED, ImportJob.Status.RUNNING)
+
+
+def _heartbeat_key(job_id: int) -> str:
+    return f"tuijin:excel:import:{job_id}:heartbeat"
+
+
+class _Lease:
+    writing = False  # set while the import's own transaction holds SQLite's write lock
+
+
+def _heartbeat(job_id: int, lease: _Lease) -> None:
+    now = timezone.now()
+    _cache_set(_heartbeat_key(job_id), now.timestamp())
+    if lease.writing and connection.vendor == "sqlite":
+        return  # the row cannot be written now; the cache key carries the heartbeat until the commit
+    try:
+        ImportJob.objects.filter(pk=job_id, status__in=_ACTIVE).update(heartbeat_at=now)
+    except DatabaseError:
+        logger.warning("could not renew the heartbeat of import job %s", job_id, exc_info=True)
+
+
+@contextmanager
+def _lease(job_id: int):
+    """Renew the job's heartbeat from a thread while the task runs (a long query blocks no heartbeat)."""
+    lease, stop = _Lease(), threading.Event()
+    interval = max(0.5, settings.TUIJIN_IMPORT_HEARTBEAT_TIMEOUT / 4)
+
+    def beat():
+        try:
+            while not stop.wait(interval):
+                _heartbeat(job_id, lease)
+        finally:
+            connection.close()  # this thread's own database connection
+
+    thread = threading.Thread(target=beat, name=f"import-{job_id}-heartbeat", daemon=True)
+    _cache_set(_heartbeat_key(job_id), timezone.now().timestamp())
+    thread.start()
+    try:
+        yield lease
+    finally:
+        stop.set()
+        # Not waiting long: the thread may be inside a database call that waits for a lock (it is a
+        # daemon and exits after that call; the job's status no longer counts as active anyway).
+        thread.join(timeout=1)
+        try:
+            cache.delete(_heartbeat_key(job_id))  # an ended task must not look alive
+        except Exception:
+            logger.warning("cache unavailable, heartbeat of import job %s not cleared", job_id, exc_info=True)
+
+
+def _stale_q(now) -> Q:
+    beat_cut = now - timedelta(seconds=settings.TUIJIN_IMPORT_HEARTBEAT_TIMEOUT)
+    queue_cut = now - timedelta(seconds=settings.TUIJIN_IMPORT_QUEUE_TIMEOUT)
+    running = Q(status__in=[ImportJob.Status.VALIDATING, ImportJob.Status.RUNNING], heartbeat_at__lt=beat_cut)
+    # Rows from before heartbeats existed: running, never renewed.
+    legacy = Q(status=ImportJob.Status.RUNNING, heartbeat_at__isnull=True) & (
+        Q(started_at__lt=beat_cut) | Q(started_at__isnull=True))
+    waiting = Q(status__in=[ImportJob.Status.VALIDATING, ImportJob.Status.QUEUED], heartbeat_at__isnull=True) & (
+        Q(queued_at__lt=queue_cut) | Q(queued_at__isnull=True, created_at__lt=queue_cut))
+    return running | legacy | waiting
+
+
+def _alive_in_cache(job_id: int, now) -> bool:
+    beat = _cache_get(_heartbeat_key(job_id))
+    return beat is not None and now.timestamp() - float(beat) < settings.TUIJIN_IMPORT_HEARTBEAT_TIMEOUT
+
+
+def import_jobs_sweep(*, now=None, job_ids=None) -> int:
+    """Mark stuck jobs interrupted (their worker died, or their task was lost); returns how many.
+
+    Each update re-checks the status and heartbeat it read, so a job that renewed its lease or
+    finished meanwhile is left alone. Idempotent; runs every minute and when a job's page is viewed.
+    """
+    now = now or timezone.now()
+    candidates = ImportJob.objects.filter(_stale_q(now)).only("id", "status", "heartbeat_at", "filename",
+                                                                "created_by_id")
+    if job_ids is not None:
+        candidates = candidates.filter(pk__in=job_ids)
+    stale = [j for j in candidates if not _alive_in_cache(j.pk, now)]
+    if not stale:
+        return 0
+    messages = {
+        ImportJob.Status.RUNNING: _("导入中断（后台进程停止或失去响应），没有写入任何数据；可以重新开始"),
+        ImportJob.Status.VALIDATING: _("文件校验中断（后台进程停止或失去响应）；可以重新开始"),
+        ImportJob.Status.QUEUED: _("任务在队列中等待超时，没有写入任何数据；可以重新开始"),
+    }
+    count, entries = 0, []
+    with transaction.atomic():
+        for job in stale:
+            message = messages[job.status]
+            if job.status == ImportJob.Status.VALIDATING and job.heartbeat_at is None:
+                message = messages[ImportJob.Status.QUEUED]
+            if ImportJob.objects.filter(pk=job.pk, status=job.status, heartbeat_at=job.heartbeat_at).update(
+                status=ImportJob.Status.INTERRUPTED, error=message, finished_at=now, heartbeat_at=None,
+                queued_at=None,
+            ):
+                count += 1
+                entries.append((job, "interrupted", {"status": [job.status, ImportJob.Status.INTERRUPTED],
+                                                     "error": [None, message]}, None, None, None))
+        if entries:
+            audit.record_many(actor=None, entries=entries)
+    return count
+
+
+def import_job_check_stale(job: ImportJob) -> ImportJob:
+    """On viewing a job: if its lease ran out, mark it interrupted now. Polls of a healthy job only read."""
+    if job.status not in _ACTIVE:
+        return job
+    now = timezone.now()
+    if not ImportJob.objects.filter(_stale_q(now), pk=job.pk).exists() or _alive_in_cache(job.pk, now):
+        return job
+    try:
+        import_jobs_sweep(now=now, job_ids=[job.pk])
+    except DatabaseError:  # SQLite's write lock is busy; the periodic sweep will get it
+        logger.warning("could not mark import job %s interrupted", job.pk, exc_info=True)
+        return job
+    job.refresh_from_db()
+    return job
 
 
 def _late_errors(g: Group, contacts: list[tuple[int, dict]], exc: Exception, upload: Upload) -> list[dict]:
@@ -603,11 +843,16 @@ def import_job_run(*, job_id: int) -> ImportJob:
     job = ImportJob.objects.select_related("created_by").get(pk=job_id)
     now = timezone.now()
     started = ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.QUEUED).update(
-        status=ImportJob.Status.RUNNING, started_at=now
+        status=ImportJob.Status.RUNNING, started_at=now, heartbeat_at=now, queued_at=None
     )
     if not started:  # a duplicate delivery of the task, or the job was never started
         return job
     job.status, job.started_at = ImportJob.Status.RUNNING, now
+    with _lease(job.pk) as lease:
+        return _run(job, lease)
+
+
+def _run(job: ImportJob, lease: _Lease) -> ImportJob:
     actor = job.created_by
     total = job.total_rows
     progress_set(job.pk, 0, total)
@@ -615,6 +860,7 @@ def import_job_run(*, job_id: int) -> ImportJob:
         upload = open_upload(job.filename, bytes(job.file_data))
         errors = _Errors(upload)
         plan = _validate_rows(actor=actor, upload=upload, errors=errors)
+        lease.writing = True
         with transaction.atomic():
             if not can_import(actor):
                 raise Forbidden(_("你的角色不能导入客户"))
@@ -641,7 +887,14 @@ def import_job_run(*, job_id: int) -> ImportJob:
             job.total_rows = plan.rows
             job.report = plan.report
             job.finished_at = timezone.now()
-            job.save()
+            # Only if still ours: a job marked interrupted meanwhile may already run again, so this
+            # attempt rolls back instead of importing the file twice.
+            if not ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.RUNNING).update(
+                status=job.status, created_count=job.created_count, updated_count=job.updated_count,
+                skipped_count=job.skipped_count, total_rows=job.total_rows, report=job.report,
+                finished_at=job.finished_at, heartbeat_at=None,
+            ):
+                raise ImportAborted([], None, 0)
             audit.record(actor=actor, obj=job, action="import", changes={
                 "status": [ImportJob.Status.RUNNING, ImportJob.Status.DONE],
                 "created": [None, job.created_count], "updated": [None, job.updated_count],
@@ -650,6 +903,10 @@ def import_job_run(*, job_id: int) -> ImportJob:
         progress_set(job.pk, job.total_rows, job.total_rows)
         return job
     except ImportAborted as exc:
+        if not exc.count and not exc.errors:  # lost the lease (see above): leave the job to its new owner
+            logger.warning("import job %s was interrupted while it ran; its writes were rolled back", job.pk)
+            job.refresh_from_db()
+            return job
         report = dict(exc.report or job.report)
         report["errors"] = exc.errors[:MAX_REPORTED_ERRORS]
         report["error_count"] = exc.count
@@ -663,11 +920,13 @@ def import_job_run(*, job_id: int) -> ImportJob:
 
 def _fail(job: ImportJob, message: str, report: dict | None = None) -> ImportJob:
     fields = {"status": ImportJob.Status.FAILED, "error": message, "finished_at": timezone.now(),
-              "created_count": 0, "updated_count": 0, "skipped_count": 0}
+              "created_count": 0, "updated_count": 0, "skipped_count": 0, "heartbeat_at": None}
     if report is not None:
         fields["report"] = report
     with transaction.atomic():
-        ImportJob.objects.filter(pk=job.pk).update(**fields)
+        if not ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.RUNNING).update(**fields):
+            job.refresh_from_db()  # interrupted meanwhile (and maybe started again): not ours to fail
+            return job
         audit.record(actor=job.created_by, obj=job, action="import_failed",
                      changes={"status": [ImportJob.Status.RUNNING, ImportJob.Status.FAILED], "error": [None, message]})
     job.refresh_from_db()
@@ -680,23 +939,25 @@ def _fail(job: ImportJob, message: str, report: dict | None = None) -> ImportJob
 
 
 def import_files_purge(*, now=None) -> int:
-    """Delete the stored upload of jobs that finished, failed or were never started N days ago.
+    """Delete the stored upload of every job uploaded N days ago, whatever its state.
 
-    The job row and its report stay (they are the record of what was imported);
-    only the file, which may hold thousands of customers' contact details, goes.
-    A validated job that was never started is marked failed, since it cannot run
-    without its file. Returns the number of files deleted. Idempotent: a purged
+    Stuck jobs are swept first (so a job whose worker died is interrupted, not "running"); a job still
+    running with a live lease keeps its file until it ends. The job row and its report stay (they are
+    the record of what was imported); only the file, which may hold thousands of customers' contact
+    details, goes. A job that could still run (validated, queued, interrupted) is marked failed,
+    since it cannot run without its file. Returns the number of files deleted. Idempotent: a purged
     job has an empty file and is not selected again.
     """
     now = now or timezone.now()
     cutoff = now - timedelta(days=settings.TUIJIN_IMPORT_FILE_RETENTION_DAYS)
+    import_jobs_sweep(now=now)
     message = _("上传的文件已按保留期限删除")
     purged = 0
     with transaction.atomic():
         jobs = list(
             ImportJob.objects.select_for_update()
-            .filter(Q(status__in=[ImportJob.Status.DONE, ImportJob.Status.FAILED], finished_at__lt=cutoff)
-                    | Q(status=ImportJob.Status.VALIDATED, created_at__lt=cutoff))
+            .filter(created_at__lt=cutoff)
+            .exclude(status__in=[ImportJob.Status.RUNNING, ImportJob.Status.VALIDATING])
             .exclude(file_data=b"")
             .defer("file_data", "report")
         )
@@ -704,10 +965,10 @@ def import_files_purge(*, now=None) -> int:
         for job in jobs:
             fields = {"file_data": b""}
             changes = {"file": [job.filename, None]}
-            if job.status == ImportJob.Status.VALIDATED:
-                fields.update(status=ImportJob.Status.FAILED, error=message, finished_at=now)
-                changes["status"] = [ImportJob.Status.VALIDATED, ImportJob.Status.FAILED]
-            purged += ImportJob.objects.filter(pk=job.pk).update(**fields)
+            if job.status not in (ImportJob.Status.DONE, ImportJob.Status.FAILED):
+                fields.update(status=ImportJob.Status.FAILED, error=message, finished_at=now, queued_at=None)
+                changes["status"] = [job.status, ImportJob.Status.FAILED]
+            purged += ImportJob.objects.filter(pk=job.pk, status=job.status).update(**fields)
             entries.append((job, "file_purged", changes, None, None, None))
         if entries:
             audit.record_many(actor=None, entries=entries)

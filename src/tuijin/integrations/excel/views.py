@@ -48,6 +48,9 @@ def import_upload(request):
         except ValidationFailed as exc:
             for messages_ in exc.errors.values():
                 form.add_error(None, " ".join(messages_))
+        except services.QueueUnavailable as exc:  # the file is stored; the job page offers to start again
+            messages.error(request, str(exc))
+            return redirect("excel:job", pk=exc.job.pk)
         else:
             return redirect("excel:job", pk=job.pk)
     jobs = selectors.import_job_list(user=request.user)[:10]
@@ -75,13 +78,20 @@ def _job_context(request, job: ImportJob) -> dict:
         "progress": services.progress_get(job),
         "customers_url": _customers_url(),
         "importable": report.get("create", 0) + report.get("update", 0),
-        "finished": job.status in (ImportJob.Status.DONE, ImportJob.Status.FAILED),
+        "finished": job.status in (ImportJob.Status.DONE, ImportJob.Status.FAILED, ImportJob.Status.INTERRUPTED,
+                                   ImportJob.Status.VALIDATED),
+        "can_restart": job.status == ImportJob.Status.INTERRUPTED,
     }
+
+
+def _job(request, pk) -> ImportJob:
+    # Viewing a job whose worker died marks it interrupted right away (no waiting for the sweep).
+    return services.import_job_check_stale(selectors.import_job_get(user=request.user, pk=pk))
 
 
 @login_required
 def import_job_detail(request, pk: int):
-    job = selectors.import_job_get(user=request.user, pk=pk)
+    job = _job(request, pk)
     return render(request, "excel/import_job.html", _job_context(request, job))
 
 
@@ -92,6 +102,8 @@ def import_job_start(request, pk: int):
     _require_import(request.user)
     try:
         services.import_job_start(actor=request.user, job=job)
+    except services.QueueUnavailable as exc:
+        messages.error(request, str(exc))
     except (ValidationFailed, Forbidden) as exc:
         messages.error(request, str(exc) if isinstance(exc, Forbidden) else " ".join(
             " ".join(m) for m in exc.errors.values()))
@@ -101,8 +113,11 @@ def import_job_start(request, pk: int):
 @login_required
 @require_GET
 def import_job_progress(request, pk: int):
-    job = selectors.import_job_get(user=request.user, pk=pk)
-    return render(request, "excel/_import_progress.html", _job_context(request, job))
+    job = _job(request, pk)
+    response = render(request, "excel/_import_progress.html", _job_context(request, job))
+    if job.status == ImportJob.Status.VALIDATED and request.headers.get("HX-Request"):
+        response["HX-Refresh"] = "true"  # the dry run finished: the full page shows the report and the start button
+    return response
 
 
 def _int(value) -> int | None:
