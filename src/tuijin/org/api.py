@@ -8,17 +8,24 @@ from django.contrib.auth import update_session_auth_hash
 from ninja import Router, Schema, Status
 from ninja.errors import HttpError
 
+from tuijin.core.limits import short, text
+
 from .auth import Throttled, authenticate_throttled
+from .models import ApiToken, User
 from .selectors import api_token_list, user_list
 from .services import api_token_create, api_token_revoke, user_password_change
 
 router = Router(tags=["auth"])
 
 
+# Long enough for any password manager's output; hashing a megabyte per try would be a cheap DoS.
+PASSWORD_MAX_LENGTH = 1024
+
+
 class TokenIn(Schema):
-    username: str
-    password: str
-    name: str = ""  # a label for the token list ("laptop script", "BI export")
+    username: text(User, "username")
+    password: short(PASSWORD_MAX_LENGTH)
+    name: text(ApiToken, "name") = ""  # a label for the token list ("laptop script", "BI export")
 
 
 class TokenOut(Schema):
@@ -38,8 +45,8 @@ class TokenInfoOut(Schema):
 
 
 class PasswordIn(Schema):
-    old_password: str
-    new_password: str
+    old_password: short(PASSWORD_MAX_LENGTH)
+    new_password: short(PASSWORD_MAX_LENGTH)
 
 
 class OrgUnitOut(Schema):
