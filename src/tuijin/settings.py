@@ -7,6 +7,7 @@ default secret outside demo/debug mode), DATABASE_URL, REDIS_URL and TUIJIN_ALLO
 
 import hashlib
 import hmac
+import ipaddress
 import os
 import sys
 import tempfile
@@ -130,6 +131,7 @@ TEMPLATES = [
 ]
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
+TUIJIN_SQLITE_BUSY_TIMEOUT = float(os.environ.get("TUIJIN_SQLITE_BUSY_TIMEOUT", "20"))  # seconds
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
 else:
@@ -146,7 +148,9 @@ else:
                 # 64 MB page cache per connection (SQLite's default is 2 MB).
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-64000;",
                 "transaction_mode": "IMMEDIATE",
-                "timeout": 20,
+                # sqlite3's busy timeout: a request waits this long for another's write lock before
+                # "database is locked" (SQLite's default is 5 s).
+                "timeout": TUIJIN_SQLITE_BUSY_TIMEOUT,
             },
         }
     }
@@ -160,17 +164,34 @@ PASSWORD_HASHERS = [
 if TESTING:
     # Argon2 is deliberately slow; tests create hundreds of users.
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Run by user_create and every password change (org.services); NIST SP 800-63B: length over composition rules.
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator",
+     "OPTIONS": {"user_attributes": ["username", "display_name", "email", "phone"]}},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+     "OPTIONS": {"min_length": int(os.environ.get("TUIJIN_PASSWORD_MIN_LENGTH", "8"))}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
-# Login throttling: this many failures per username+IP within the window locks further tries.
+# Login throttling (org.throttle, docs/security.md), all within the window: failures per username+address
+# lock that pair; per address (any usernames) lock the address; per username (from anywhere) lock the
+# username for every address that failed on it (a clean address may still sign in).
 LOGIN_MAX_FAILURES = int(os.environ.get("TUIJIN_LOGIN_MAX_FAILURES", "5"))
+LOGIN_MAX_FAILURES_PER_IP = int(os.environ.get("TUIJIN_LOGIN_MAX_FAILURES_PER_IP", "10"))
+LOGIN_MAX_FAILURES_PER_USERNAME = int(os.environ.get("TUIJIN_LOGIN_MAX_FAILURES_PER_USERNAME", "20"))
 LOGIN_FAILURE_WINDOW_SECONDS = int(os.environ.get("TUIJIN_LOGIN_FAILURE_WINDOW", "900"))
+# Reverse proxies (addresses or networks, comma-separated) whose forwarding header names the real client;
+# the header is ignored from anyone else, so a client cannot pick its own address.
+TUIJIN_TRUSTED_PROXIES = [p.strip() for p in os.environ.get("TUIJIN_TRUSTED_PROXIES", "").split(",") if p.strip()]
+TUIJIN_CLIENT_IP_HEADER = os.environ.get("TUIJIN_CLIENT_IP_HEADER", "X-Forwarded-For")
+for _proxy in TUIJIN_TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(f"TUIJIN_TRUSTED_PROXIES: {_proxy!r} is not an address or network")
 
 LANGUAGE_CODE = "zh-hans"
 LANGUAGES = [("zh-hans", _("简体中文")), ("en", _("English"))]

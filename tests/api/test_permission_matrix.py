@@ -284,6 +284,9 @@ MATRIX: dict[tuple[str, str], Probe | tuple[Probe, ...]] = {
         "POST", "/api/opportunities/{probe}/stage", "opp", {"stage_id": "{stage}"}, control=None),
     ("GET /api/opportunities/{opportunity_id}/history", "opportunity_id"): P(
         "GET", "/api/opportunities/{probe}/history", "opp"),
+    # API tokens: only their owner lists or revokes them; no role (not even admin) reaches another's token
+    ("DELETE /api/auth/tokens/{token_id}", "token_id"): P(
+        "DELETE", "/api/auth/tokens/{probe}", "token", actors=(*OUTSIDERS, "manager.east", "admin"), control=None),
     # followups
     ("GET /api/activities", "customer_id"): P("GET", "/api/activities?customer_id={probe}", "customer"),
     ("GET /api/activities", "opportunity_id"): P("GET", "/api/activities?opportunity_id={probe}", "opp"),
@@ -655,6 +658,7 @@ def id_objects(matrix, cascade):  # noqa: F811
     from tuijin.health.services import alignment_submit, blocker_create
     from tuijin.integrations.excel.models import ImportJob
     from tuijin.notify.models import Notification, OutboxMessage, Robot
+    from tuijin.org.services import api_token_create
     from tuijin.pipeline.services import opportunity_create
 
     w, users = matrix, matrix.users
@@ -691,6 +695,7 @@ def id_objects(matrix, cascade):  # noqa: F811
                                                  dedupe_key="matrix").pk,
         job=ImportJob.objects.create(created_by=rep, filename="矩阵.xlsx", file_data=b"").pk,
         robot=robot.pk, grade_rule=GradeRule.objects.order_by("id").first().pk,
+        token=api_token_create(user=rep, name="矩阵")[1].pk,
         outbox=OutboxMessage.objects.create(channel="robot", robot=robot, kind="matrix", subject="矩阵",
                                             dedupe_key="matrix", status="failed",
                                             next_attempt_at=timezone.now()).pk,

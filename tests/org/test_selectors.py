@@ -31,7 +31,7 @@ def test_manager_sees_own_subtree_not_other_branches(org):
 def test_manager_also_sees_reports_outside_the_unit(org):
     """A report assigned to a unit outside the manager's subtree is still visible through the chain."""
     mgr = org.users["manager.east"]
-    remote = user_create(actor=None, username="rep.remote", password="x", role="rep",
+    remote = user_create(actor=None, username="rep.remote", password="pw-for-tests-1", role="rep",
                          org_unit=org.units["beijing_team"], manager=org.users["rep.east1"])
     assert remote.pk in visible_owner_ids(mgr)  # report of a report
     assert remote.pk not in visible_owner_ids(org.users["manager.south"])
@@ -39,8 +39,8 @@ def test_manager_also_sees_reports_outside_the_unit(org):
 
 
 def test_manager_without_unit_sees_reports_only(org):
-    mgr = user_create(actor=None, username="mgr.nounit", password="x", role="manager")
-    rep = user_create(actor=None, username="rep.x", password="x", role="rep", manager=mgr)
+    mgr = user_create(actor=None, username="mgr.nounit", password="pw-for-tests-1", role="manager")
+    rep = user_create(actor=None, username="rep.x", password="pw-for-tests-1", role="rep", manager=mgr)
     assert visible_owner_ids(mgr) == {mgr.pk, rep.pk}
 
 
@@ -52,7 +52,7 @@ def test_director_and_admin_see_the_whole_company(org, username):
 
 
 def test_vp_is_company_wide(org):
-    vp = user_create(actor=None, username="vp", password="x", role="vp")
+    vp = user_create(actor=None, username="vp", password="pw-for-tests-1", role="vp")
     assert visible_owner_ids(vp) is None
 
 
@@ -102,7 +102,7 @@ def test_visible_set_is_computed_once_per_request_scope(org, django_assert_num_q
             assert team_user_ids(mgr) == first - {mgr.pk}
         visible_owner_ids(mgr).add(-1)  # callers get a copy: mutating it changes nothing cached
         assert -1 not in visible_owner_ids(mgr)
-        new = user_create(actor=None, username="rep.east9", password="x", role="rep",
+        new = user_create(actor=None, username="rep.east9", password="pw-for-tests-1", role="rep",
                           org_unit=org.units["shanghai_team"], manager=mgr)
         assert new.pk in visible_owner_ids(mgr)
     # Outside a scope nothing is cached: each call reads the org afresh.
@@ -119,7 +119,7 @@ def test_pages_cache_the_visible_set_per_request_not_across_requests(org, login)
     client = login(mgr)
     c = client.get("/customers/?scope=team")
     assert c.status_code == 200
-    new = user_create(actor=None, username="rep.east8", password="x", role="rep",
+    new = user_create(actor=None, username="rep.east8", password="pw-for-tests-1", role="rep",
                       org_unit=org.units["shanghai_team"], manager=mgr)
     from tuijin.customers.services import customer_create
 

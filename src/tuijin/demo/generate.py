@@ -784,14 +784,14 @@ def _generate(*, rng: random.Random, reps: int, customers: int, months: int, tpl
         users["manager.north"] = user_create(
             actor=users["admin"], username="manager.north", password=password, role=User.Role.MANAGER,
             display_name="赵经理", org_unit=org.units["north"], manager=users["director"],
-            email="manager.north@demo.tuijin.local",
+            email="manager.north@demo.tuijin.local", validate_password=False,
         )
     region_manager = {"east": "manager.east", "south": "manager.south", "north": "manager.north"}
     for username, display, team in plan.extra_reps:
         users[username] = user_create(
             actor=users["admin"], username=username, password=password, role=User.Role.REP,
             display_name=display, org_unit=org.units[team], manager=users[region_manager[TEAM_REGION[team][0]]],
-            email=f"{username}@demo.tuijin.local",
+            email=f"{username}@demo.tuijin.local", validate_password=False,
         )
     return _write(users=users, plans=plan.customers, stages=stages, products=products, planner=plan.planner,
                   quiet=plan.quiet)

@@ -76,18 +76,31 @@ class User(AbstractUser):
 
 
 class ApiToken(models.Model):
-    """A bearer token for the REST API; only its SHA-256 is stored."""
+    """A bearer token for the REST API; only its SHA-256 is stored.
+
+    Revoked tokens keep their row (revoked_at set) so the list and the change trail can still name them.
+    """
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
     key_hash = models.CharField(max_length=64, unique=True)
+    name = models.CharField(max_length=100, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField()
     last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.name or f"token {self.pk}"
 
 
-class LoginFailure(models.Model):
-    """Failed logins, counted per username and address for throttling."""
+class LoginThrottle(models.Model):
+    """One login-attempt counter (see org.throttle): key "pair:<username>|<ip>", "ip:<ip>" or "user:<username>".
 
-    username = models.CharField(max_length=150, db_index=True)
-    ip = models.CharField(max_length=64, blank=True)
-    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    `count` holds the unsuccessful attempts (failed or still being evaluated) since `window_start`;
+    a counter older than the window counts as zero. Rows are locked and incremented before a password
+    is checked, so parallel tries cannot all slip under the limit.
+    """
+
+    key = models.CharField(max_length=255, unique=True)
+    count = models.PositiveIntegerField(default=0)
+    window_start = models.DateTimeField()

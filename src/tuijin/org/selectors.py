@@ -12,8 +12,9 @@ import contextvars
 from contextlib import contextmanager
 
 from django.db.models import Q, QuerySet
+from django.utils import timezone
 
-from .models import OrgUnit, User
+from .models import ApiToken, OrgUnit, User
 
 
 def is_company_wide(user: User) -> bool:
@@ -120,3 +121,9 @@ def user_directory(*, roles: set[str] | None = None) -> QuerySet[User]:
     """
     qs = User.objects.filter(is_active=True).select_related("org_unit").order_by("role", "username")
     return qs.filter(role__in=list(roles)) if roles else qs
+
+
+def api_token_list(*, user: User) -> QuerySet[ApiToken]:
+    """The user's own live tokens (not revoked, not expired), newest first."""
+    return ApiToken.objects.filter(user=user, revoked_at__isnull=True, expires_at__gt=timezone.now()).order_by(
+        "-created_at", "-pk")

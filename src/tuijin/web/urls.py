@@ -7,6 +7,7 @@ from . import views_activities, views_auth, views_customers, views_home, views_o
 urlpatterns = [
     path("login/", views_auth.login_view, name="login"),
     path("logout/", views_auth.logout_view, name="logout"),
+    path("account/password/", views_auth.password_change_view, name="password_change"),
     path("language", views_auth.language_view, name="language"),
     path("", views_home.home, name="home"),
     path("customers/", views_customers.customer_list_view, name="customers"),

@@ -1,8 +1,11 @@
-"""Login (throttled), logout (POST only) and the language switch that also remembers the user's choice."""
+"""Login (throttled), logout (POST only), the self-service password change, and the language switch
+that also remembers the user's choice."""
 
 from __future__ import annotations
 
-from django.contrib.auth import login, logout
+from django.contrib import messages
+from django.contrib.auth import login, logout, update_session_auth_hash
+from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
@@ -11,7 +14,7 @@ from django.views.i18n import set_language
 
 from tuijin.core.errors import ValidationFailed
 from tuijin.org.auth import Throttled, authenticate_throttled
-from tuijin.org.services import user_set_language
+from tuijin.org.services import user_password_change, user_set_language
 
 
 def _safe_next(request, value: str | None, default: str = "/") -> str:
@@ -42,6 +45,28 @@ def login_view(request):
             return redirect(_safe_next(request, next_url))
     return render(request, "registration/login.html",
                   {"error": error, "next": next_url, "username": username}, status=status)
+
+
+@login_required
+def password_change_view(request):
+    """Old password, new password twice; the validators' messages are shown per field. Revokes API tokens."""
+    errors: dict[str, list[str]] = {}
+    if request.method == "POST":
+        new = request.POST.get("new_password") or ""
+        if new != (request.POST.get("new_password2") or ""):
+            errors["new_password2"] = [_("两次输入的新密码不一致")]
+        else:
+            try:
+                user_password_change(actor=request.user, user=request.user,
+                                     old_password=request.POST.get("old_password") or "", new_password=new)
+            except ValidationFailed as exc:
+                errors = {("new_password" if k == "password" else k): v for k, v in exc.errors.items()}
+            else:
+                update_session_auth_hash(request, request.user)  # this session stays; others end
+                messages.success(request, _("密码已修改；所有 API 令牌已吊销"))
+                return redirect("password_change")
+    return render(request, "registration/password_change.html", {"errors": errors},
+                  status=422 if errors else 200)
 
 
 @require_POST
