@@ -575,7 +575,9 @@ def _pages(patterns=None, prefix=""):
             yield p.name, prefix + str(p.pattern), p
 
 
-VIEW_READS = re.compile(r"""(?:GET|POST|\bg|\bp|\bpost|data)\.get(?:list)?\(\s*["'](\w+)["']|(?:GET|POST)\[["'](\w+)["']\]""")
+# request.GET.get("x"), GET["x"], and core.params' parsers: id_param(request.GET, "x") etc.
+VIEW_READS = re.compile(r"""(?:GET|POST|\bg|\bp|\bpost|data)\.get(?:list)?\(\s*["'](\w+)["']|(?:GET|POST)\[["'](\w+)["']\]"""
+                        r"""|\b(?:id|int|date|text)_param\(\s*[\w.]+\s*,\s*["'](\w+)["']""")
 
 
 def _page_params(pattern) -> set[str]:
@@ -591,7 +593,7 @@ def _page_params(pattern) -> set[str]:
             sources.append(inspect.getsource(helper))
     names = set(pattern.pattern.converters)
     for src in sources:
-        names |= {a or b for a, b in VIEW_READS.findall(src)}
+        names |= {a or b or c for a, b, c in VIEW_READS.findall(src)}
     return names
 
 
