@@ -73,6 +73,7 @@ run: deps system-deps
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check src tests bench tools
+	$(VENV)/bin/lint-imports --no-cache  # the layers contract in pyproject.toml (docs/architecture.md)
 
 test: deps chromium lint
 	@echo "== pytest on SQLite =="

@@ -91,6 +91,7 @@ INSTALLED_APPS = [
     "tuijin.forecasting",
     "tuijin.integrations.excel",
     "tuijin.web",
+    "tuijin.demo",  # the `demo` management command only (docs/architecture.md "Layout")
 ]
 
 MIDDLEWARE = [

@@ -14,8 +14,9 @@ from django.core.management import call_command
 from django.db import transaction
 from django.test import override_settings
 
-from tuijin.core import audit, tasks
+from tuijin.core import audit
 from tuijin.core.models import AuditChainHead, AuditEvent
+from tuijin.notify import tasks
 from tuijin.notify.models import Notification
 
 NOW = dt.datetime(2027, 3, 1, 15, 50, tzinfo=dt.UTC)

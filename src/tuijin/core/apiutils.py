@@ -1,15 +1,20 @@
-"""Shared pieces for the ninja routers: pagination, history output, error shapes."""
+"""Shared pieces for the ninja routers of every app: pagination, history output, error shapes, the owner
+picked by id and body field names in errors (customers and pipeline both take `owner_id`)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import decimal
+from contextlib import contextmanager
 from typing import Annotated, Any
 
+from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
+from django.utils.translation import gettext as _
 from ninja import Schema
 from pydantic import PlainSerializer, WithJsonSchema
 
+from .errors import ValidationFailed
 from .paging import page_slice
 
 MAX_PAGE_SIZE = 200
@@ -89,3 +94,28 @@ def validation_detail(errors: dict[str, list[str]], where: str = "body") -> list
         for field, msgs in errors.items()
         for msg in msgs
     ]
+
+
+class OwnerOut(Schema):
+    id: int
+    username: str
+    display_name: str
+
+
+def owner_for(request, owner_id: int | None):
+    """The user behind `owner_id`; whether the caller may assign them is the service's rule (owner_check)."""
+    if owner_id is None:
+        return request.user
+    owner = get_user_model().objects.filter(pk=owner_id).first()
+    if owner is None:  # the service's own wording for someone you may not pick: a missing id reveals nothing
+        raise ValidationFailed({"owner_id": _("不可选择该负责人：只能指定你自己或你团队中的人员")})
+    return owner
+
+
+@contextmanager
+def body_fields(**names: str):
+    """Services name model fields (`owner`); the API reports the body field the client sent (`owner_id`)."""
+    try:
+        yield
+    except ValidationFailed as exc:
+        raise ValidationFailed({names.get(k, k): v for k, v in exc.errors.items()}) from exc

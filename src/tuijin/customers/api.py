@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from contextlib import contextmanager
 
 from django.conf import settings
 from django.core.cache import cache
 from django.shortcuts import get_object_or_404
-from django.utils.translation import gettext as _
 from ninja import Query, Router, Schema, Status
 
-from tuijin.core.apiutils import HistoryOut, PageMeta, history_out, paginate
+from tuijin.core.apiutils import HistoryOut, OwnerOut, PageMeta, body_fields, history_out, owner_for, paginate
 from tuijin.core.audit import history_for
 from tuijin.core.errors import Forbidden, ValidationFailed
 from tuijin.core.limits import TAG_MAX_LENGTH, bounded_list, short, text
@@ -22,12 +20,6 @@ from . import selectors, services
 from .models import Contact, Customer, CustomerMember, OwnerChange
 
 router = Router(tags=["customers"])
-
-
-class OwnerOut(Schema):
-    id: int
-    username: str
-    display_name: str
 
 
 class CustomerOut(Schema):
@@ -211,25 +203,6 @@ class GradePoolsOut(Schema):
     items: list[GradePoolOut]
 
 
-def _owner_for(request, owner_id: int | None) -> User:
-    """The user behind `owner_id`; whether the caller may assign them is the service's rule (owner_check)."""
-    if owner_id is None:
-        return request.user
-    owner = User.objects.filter(pk=owner_id).first()
-    if owner is None:  # the service's own wording for someone you may not pick: a missing id reveals nothing
-        raise ValidationFailed({"owner_id": _("不可选择该负责人：只能指定你自己或你团队中的人员")})
-    return owner
-
-
-@contextmanager
-def body_fields(**names: str):
-    """Services name model fields (`owner`); the API reports the body field the client sent (`owner_id`)."""
-    try:
-        yield
-    except ValidationFailed as exc:
-        raise ValidationFailed({names.get(k, k): v for k, v in exc.errors.items()}) from exc
-
-
 @router.get("/customers", response=CustomerPage)
 def customer_list(request, filters: Query[CustomerFilters]):
     f = filters.dict()
@@ -240,7 +213,7 @@ def customer_list(request, filters: Query[CustomerFilters]):
 @router.post("/customers", response={201: CustomerOut})
 def customer_create(request, payload: CustomerIn):
     data = payload.dict()
-    owner = _owner_for(request, data.pop("owner_id"))
+    owner = owner_for(request, data.pop("owner_id"))
     contacts = data.pop("contacts")
     allow = data.pop("allow_duplicate")
     with body_fields(owner="owner_id"):

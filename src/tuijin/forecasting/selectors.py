@@ -18,7 +18,7 @@ from tuijin.core.errors import Forbidden, NotFound, ValidationFailed
 from tuijin.followups.models import Activity
 from tuijin.followups.selectors import activity_visible_qs
 from tuijin.org.models import User
-from tuijin.org.selectors import _report_ids, visible_owner_ids
+from tuijin.org.selectors import report_ids, visible_owner_ids
 
 from .models import CorrectionItem, CorrectionRequest, DailyReport, ForecastEvidence, ForecastLine
 
@@ -206,7 +206,7 @@ def missing_filers(*, user: User, day: dt.date) -> list[dict]:
 
 def managed_rep_ids(user: User) -> set[int]:
     """Users for whom `user` is in the manager chain (direct manager or above)."""
-    return _report_ids(user)
+    return report_ids(user)
 
 
 def approver_slot(*, user: User, correction: CorrectionRequest) -> str | None:

@@ -22,12 +22,12 @@ from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_POST
 
 from tuijin.core.errors import Forbidden, StaleVersion, ValidationFailed
+from tuijin.core.history import history_rows
+from tuijin.core.pages import STALE_MESSAGE, date_or_none, error_page, int_or_none, paginate
 from tuijin.core.params import id_param
-from tuijin.integrations.excel.exporting import xlsx_response
+from tuijin.core.xlsx import xlsx_response
 from tuijin.org.models import User
 from tuijin.org.selectors import is_company_wide, user_list
-from tuijin.web.common import STALE_MESSAGE, date_or_none, error_page, int_or_none, paginate
-from tuijin.web.history import history_rows
 
 from . import selectors, services
 from .accuracy import GROUPS, Accuracy, outcome

@@ -7,7 +7,7 @@ import logging
 from django.template.loader import render_to_string
 from django.utils.translation import gettext as _
 
-from tuijin.integrations.excel.exporting import xlsx_response
+from tuijin.core.xlsx import xlsx_response
 
 from .report import CAUSES
 

@@ -21,11 +21,11 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from tuijin.core.errors import Forbidden, ValidationFailed
+from tuijin.core.pages import error_page, paginate
 from tuijin.customers.selectors import customer_visible_qs
 from tuijin.followups.selectors import activity_visible_qs
 from tuijin.org.models import OrgUnit, User
 from tuijin.pipeline.selectors import opportunity_visible_qs
-from tuijin.web.common import error_page, paginate
 
 from . import board as board_mod
 from . import params, permissions, selectors, services

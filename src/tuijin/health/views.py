@@ -13,10 +13,10 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from tuijin.core.errors import Forbidden, StaleVersion, ValidationFailed
+from tuijin.core.pages import error_page, int_or_none, paginate
 from tuijin.customers import grading, grading_selectors, grading_services
 from tuijin.customers.models import GradeRule
 from tuijin.customers.selectors import customer_list
-from tuijin.web.common import error_page, int_or_none, paginate
 
 from . import rules, selectors, services
 from .models import Blocker, WeeklyAlignment

@@ -1,7 +1,7 @@
 """Change-trail checkpoints sent to active admins (docs/audit.md).
 
 core writes the checkpoint file but sits below notify in the layering, so the
-sending lives here. The message (e-mail and in-app) is the off-host copy of each
+sending lives here, and with it the daily job and `tuijin audit checkpoint` that write and send. The message (e-mail and in-app) is the off-host copy of each
 checkpoint: an attacker who can edit the server's files still cannot recall it.
 """
 
@@ -13,6 +13,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from tuijin.core import audit
 from tuijin.org.models import User
 
 from .services import notify
@@ -50,3 +51,14 @@ def audit_checkpoint_failed_send(*, error: str) -> int:
         robots=False,
     )
     return len(created)
+
+
+def audit_checkpoint_and_send(*, now=None) -> audit.Checkpoint:
+    """Write a checkpoint and send it to the admins; if it is refused, send the alarm and re-raise."""
+    try:
+        checkpoint = audit.checkpoint_write(now=now)
+    except audit.CheckpointError as exc:
+        audit_checkpoint_failed_send(error=str(exc))
+        raise
+    audit_checkpoint_send(checkpoint=checkpoint)
+    return checkpoint

@@ -1,4 +1,5 @@
-"""Huey tasks of tuijin.notify: the outbox sweep (every minute, on worker start, and right after notify()).
+"""Huey tasks of tuijin.notify: the outbox sweep (every minute, on worker start, and right after notify()),
+and the daily change-trail checkpoint sent to the admins.
 
 All three run the same idempotent `outbox_deliver_due`, so running it twice — two
 schedulers by mistake, or an immediate kick racing the minute tick — sends nothing twice.
@@ -12,9 +13,11 @@ import logging
 import time
 
 from django.core.cache import cache
+from django.utils import timezone
 from huey import crontab
-from huey.contrib.djhuey import HUEY, db_periodic_task, db_task, on_startup
+from huey.contrib.djhuey import HUEY, db_periodic_task, db_task, lock_task, on_startup
 
+from .audit_alerts import audit_checkpoint_and_send
 from .delivery import outbox_deliver_due, outbox_next_due_in, robot_sends_prune
 
 logger = logging.getLogger(__name__)
@@ -78,3 +81,16 @@ def kick_delivery() -> None:
         deliver_outbox()
     except Exception:
         logger.exception("could not enqueue outbox delivery; the periodic sweep will deliver it")
+
+
+CHECKPOINT_LOCAL_HOUR = 23  # late, so the line covers the day's work
+
+
+@db_periodic_task(crontab(minute="50"))
+@lock_task("core-audit-checkpoint")  # the lock's name from when the job lived in core.tasks
+def audit_checkpoint_daily(force: bool = False):
+    """The change-trail checkpoint (core.audit), written and sent to the admins once a day (docs/audit.md)."""
+    # Huey's crontab is UTC; the hourly trigger checks the local hour (as the other nightly jobs do).
+    if not force and timezone.localtime(timezone.now()).hour != CHECKPOINT_LOCAL_HOUR:
+        return None
+    return audit_checkpoint_and_send().seq

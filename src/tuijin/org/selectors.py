@@ -35,7 +35,7 @@ def manager_chain(user: User) -> list[User]:
     return chain
 
 
-def _report_ids(user: User) -> set[int]:
+def report_ids(user: User) -> set[int]:
     """All users below `user` in the manager chain (breadth-first, one query per level)."""
     found: set[int] = set()
     frontier = {user.pk}
@@ -92,7 +92,7 @@ def _compute_visible_owner_ids(user: User) -> set[int]:
             ids |= set(
                 User.objects.filter(org_unit__path__startswith=user.org_unit.path).values_list("pk", flat=True)
             )
-        ids |= _report_ids(user)
+        ids |= report_ids(user)
     return ids
 
 

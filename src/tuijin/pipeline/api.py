@@ -6,11 +6,19 @@ import datetime as dt
 
 from ninja import Query, Router, Schema
 
-from tuijin.core.apiutils import HistoryOut, Money, PageMeta, history_out, paginate
+from tuijin.core.apiutils import (
+    HistoryOut,
+    Money,
+    OwnerOut,
+    PageMeta,
+    body_fields,
+    history_out,
+    owner_for,
+    paginate,
+)
 from tuijin.core.audit import history_for
 from tuijin.core.errors import ValidationFailed
 from tuijin.core.limits import bounded_list, short, text
-from tuijin.customers.api import OwnerOut, _owner_for, body_fields
 from tuijin.customers.selectors import customer_get
 
 from . import selectors, services
@@ -175,7 +183,7 @@ def _stage(stage_id: int | None, field: str = "stage_id") -> Stage | None:
 def opportunity_create(request, payload: OpportunityIn):
     data = payload.dict()
     customer = customer_get(user=request.user, pk=data.pop("customer_id"))
-    owner = _owner_for(request, data.pop("owner_id"))
+    owner = owner_for(request, data.pop("owner_id"))
     stage = _stage(data.pop("stage_id"))
     pipeline_id = data.pop("pipeline_id")
     pipeline = None

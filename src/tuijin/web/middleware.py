@@ -11,9 +11,8 @@ from __future__ import annotations
 from django.http import JsonResponse
 from django.utils.translation import gettext as _
 
+from tuijin.core.pages import error_page, wants_json
 from tuijin.core.params import BadParameter
-
-from .common import error_page, wants_json
 
 FORM_TYPES = {"application/x-www-form-urlencoded", "multipart/form-data"}
 

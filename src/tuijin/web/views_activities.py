@@ -9,6 +9,13 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 
 from tuijin.core.errors import Forbidden, ValidationFailed
+from tuijin.core.pages import (
+    apply_errors,
+    error_page,
+    is_htmx_partial,
+    paginate,
+    start_of_day,
+)
 from tuijin.core.params import date_param, id_param, text_param
 from tuijin.customers.selectors import contact_list, customer_get, customer_list
 from tuijin.followups.models import Activity
@@ -17,13 +24,6 @@ from tuijin.followups.services import activity_create
 from tuijin.org.selectors import user_list
 from tuijin.pipeline.selectors import opportunity_list
 
-from .common import (
-    apply_errors,
-    error_page,
-    is_htmx_partial,
-    paginate,
-    start_of_day,
-)
 from .forms import ActivityForm
 
 

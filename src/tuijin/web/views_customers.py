@@ -15,6 +15,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from tuijin.core.errors import Forbidden, StaleVersion, ValidationFailed
+from tuijin.core.history import history_rows
+from tuijin.core.pages import STALE_MESSAGE, apply_errors, error_page, is_htmx_partial, paginate
 from tuijin.core.params import id_param, int_param, text_param
 from tuijin.customers import services as customer_services
 from tuijin.customers.models import Customer
@@ -33,7 +35,6 @@ from tuijin.org.selectors import user_list
 from tuijin.pipeline import services as pipeline_services
 from tuijin.pipeline.selectors import opportunity_list, pipeline_default
 
-from .common import STALE_MESSAGE, apply_errors, error_page, is_htmx_partial, paginate
 from .forms import (
     ActivityForm,
     ContactForm,
@@ -43,7 +44,6 @@ from .forms import (
     OpportunityForm,
     TransferForm,
 )
-from .history import history_rows
 
 # "Not contacted for more than N days": a century is beyond any real question (and keeps the date math in range).
 MAX_STALE_DAYS = 36_500

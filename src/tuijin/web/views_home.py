@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
+from tuijin.core.pages import start_of_day
 from tuijin.customers.selectors import customer_list
 from tuijin.followups.selectors import activity_counts_by_owner, activity_list
 from tuijin.org.models import User
@@ -29,8 +30,6 @@ from tuijin.pipeline.selectors import (
     opportunity_list,
     won_by_owner,
 )
-
-from .common import start_of_day
 
 STALE_DAYS = 14
 

@@ -12,6 +12,16 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from tuijin.core.errors import Forbidden, StaleVersion, ValidationFailed
+from tuijin.core.history import history_rows
+from tuijin.core.pages import (
+    STALE_MESSAGE,
+    error_page,
+    int_or_none,
+    is_htmx_partial,
+    paginate,
+    start_of_day,
+    wants_json,
+)
 from tuijin.core.params import date_param, id_param, text_param
 from tuijin.followups.selectors import activity_list
 from tuijin.org.selectors import user_list
@@ -25,16 +35,6 @@ from tuijin.pipeline.selectors import (
 )
 from tuijin.pipeline.services import opportunity_move_stage
 
-from .common import (
-    STALE_MESSAGE,
-    error_page,
-    int_or_none,
-    is_htmx_partial,
-    paginate,
-    start_of_day,
-    wants_json,
-)
-from .history import history_rows
 from .views_customers import scope_choices
 
 STATUSES = [("open", Stage.Kind.OPEN.label), ("won", Stage.Kind.WON.label), ("lost", Stage.Kind.LOST.label)]

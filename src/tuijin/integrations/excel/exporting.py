@@ -1,22 +1,15 @@
 """Excel export of lists (SPEC P4): the same selectors as the list pages, so no invisible rows.
 
-`xlsx_response(filename, headers, rows)` is the reusable piece: any list or
-report can hand it an iterable of rows. It uses openpyxl's write-only workbook
-(rows go to a temporary file as they come, so memory stays flat) and stops at
-`EXPORT_MAX_ROWS`, saying so in the file's last row.
+The workbook writing itself (`xlsx_response`, the row cap and its note) is core.xlsx, shared with
+the goals and forecasting reports.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import tempfile
-from collections.abc import Iterable, Sequence
-from decimal import Decimal
-
 from django.http import FileResponse
 from django.utils import timezone, translation
-from django.utils.translation import gettext as _
 
+from tuijin.core.xlsx import EXPORT_MAX_ROWS, XLSX_CONTENT_TYPE, xlsx_response
 from tuijin.customers.models import Customer
 from tuijin.customers.selectors import customer_list
 from tuijin.followups.models import Activity
@@ -27,79 +20,7 @@ from tuijin.pipeline.selectors import opportunity_list
 
 from .columns import BY_KEY
 
-EXPORT_MAX_ROWS = 100_000
 CHUNK_SIZE = 2000
-XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
-
-def _excel_value(value):
-    # Excel has no time zones: show datetimes in the site's zone, as the pages do.
-    if isinstance(value, dt.datetime):
-        if timezone.is_aware(value):
-            value = timezone.localtime(value)
-        return value.replace(tzinfo=None, microsecond=0)
-    if isinstance(value, (list, tuple)):
-        return ", ".join(str(v) for v in value)
-    if value is None or isinstance(value, (str, int, float, Decimal, dt.date, bool)):
-        return value
-    return str(value)
-
-
-def xlsx_workbook_file(headers: Sequence[str], rows: Iterable[Sequence], *, sheet_title: str = "",
-                       max_rows: int | None = None):
-    """Write rows into a temporary .xlsx file and return it, rewound."""
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.styles import Font
-
-    max_rows = EXPORT_MAX_ROWS if max_rows is None else max_rows
-    wb = Workbook(write_only=True)
-    ws = wb.create_sheet(title=(sheet_title or "Sheet1")[:31])
-    bold = Font(bold=True)
-    header_cells = []
-    for h in headers:
-        cell = WriteOnlyCell(ws, value=str(h))
-        cell.font = bold
-        header_cells.append(cell)
-    ws.append(header_cells)
-    date_format, datetime_format, money_format = "yyyy-mm-dd", "yyyy-mm-dd hh:mm", "#,##0.00"
-    written = 0
-    for row in rows:
-        if written >= max_rows:
-            ws.append([_("已达到导出上限%(n)s行，其余记录未导出；请缩小筛选范围后分批导出") % {"n": max_rows}])
-            break
-        out = []
-        for value in row:
-            value = _excel_value(value)
-            if isinstance(value, (dt.date, Decimal)):
-                cell = WriteOnlyCell(ws, value=value)
-                cell.number_format = (
-                    money_format if isinstance(value, Decimal)
-                    else datetime_format if isinstance(value, dt.datetime) else date_format
-                )
-                out.append(cell)
-            elif isinstance(value, str) and value.startswith("="):
-                # openpyxl would store this as a formula: user-typed text must never run in Excel.
-                cell = WriteOnlyCell(ws, value=value)
-                cell.data_type = "s"
-                out.append(cell)
-            else:
-                out.append(value)
-        ws.append(out)
-        written += 1
-    tmp = tempfile.TemporaryFile(suffix=".xlsx")
-    wb.save(tmp)
-    tmp.seek(0)
-    return tmp
-
-
-def xlsx_response(filename: str, headers: Sequence[str], rows: Iterable[Sequence], *, sheet_title: str = "",
-                  max_rows: int | None = None) -> FileResponse:
-    """An .xlsx download of `rows` under `headers`; `rows` may be a lazy iterator."""
-    if not filename.endswith(".xlsx"):
-        filename += ".xlsx"
-    tmp = xlsx_workbook_file(headers, rows, sheet_title=sheet_title or filename[:-5], max_rows=max_rows)
-    return FileResponse(tmp, as_attachment=True, filename=filename, content_type=XLSX_CONTENT_TYPE)
 
 
 def _en() -> bool:
@@ -119,9 +40,14 @@ def _stamp() -> str:
     return timezone.localtime().strftime("%Y%m%d-%H%M")
 
 
+def _cap(max_rows: int | None) -> int:
+    # Read at call time: this module's EXPORT_MAX_ROWS is the lists' cap (tests lower it).
+    return EXPORT_MAX_ROWS if max_rows is None else max_rows
+
+
 def _limited(qs, max_rows: int | None):
     # One row past the cap tells xlsx_workbook_file that rows were cut off.
-    cap = EXPORT_MAX_ROWS if max_rows is None else max_rows
+    cap = _cap(max_rows)
     return qs[: cap + 1].iterator(chunk_size=CHUNK_SIZE)
 
 
@@ -148,7 +74,7 @@ def customer_export(*, user: User, max_rows: int | None = None, **filters) -> Fi
             ]
 
     name = _h("客户", "customers")
-    return xlsx_response(f"{name}-{_stamp()}.xlsx", headers, rows(), sheet_title=name, max_rows=max_rows)
+    return xlsx_response(f"{name}-{_stamp()}.xlsx", headers, rows(), sheet_title=name, max_rows=_cap(max_rows))
 
 
 def opportunity_export(*, user: User, max_rows: int | None = None, **filters) -> FileResponse:
@@ -169,7 +95,7 @@ def opportunity_export(*, user: User, max_rows: int | None = None, **filters) ->
             ]
 
     name = _h("商机", "opportunities")
-    return xlsx_response(f"{name}-{_stamp()}.xlsx", headers, rows(), sheet_title=name, max_rows=max_rows)
+    return xlsx_response(f"{name}-{_stamp()}.xlsx", headers, rows(), sheet_title=name, max_rows=_cap(max_rows))
 
 
 def activity_export(*, user: User, max_rows: int | None = None, **filters) -> FileResponse:
@@ -189,7 +115,7 @@ def activity_export(*, user: User, max_rows: int | None = None, **filters) -> Fi
             ]
 
     name = _h("跟进记录", "activities")
-    return xlsx_response(f"{name}-{_stamp()}.xlsx", headers, rows(), sheet_title=name, max_rows=max_rows)
+    return xlsx_response(f"{name}-{_stamp()}.xlsx", headers, rows(), sheet_title=name, max_rows=_cap(max_rows))
 
 
 def import_template_response() -> FileResponse:

@@ -23,7 +23,7 @@ killed worker's transaction is rolled back by the database, so nothing of the
 first attempt remains. When the queue cannot be reached, starting raises
 `QueueUnavailable` and leaves the job in a state that can be started again.
 
-`xlsx_response` (the export side) lives in exporting.py and is re-exported here.
+`xlsx_response` (the export side) lives in core.xlsx and is re-exported here.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ from django.utils.translation import gettext as _
 
 from tuijin.core import audit
 from tuijin.core.errors import Forbidden, NotFound, ServiceError, ValidationFailed
+from tuijin.core.xlsx import xlsx_response  # noqa: F401  (public API of this module)
 from tuijin.customers import services as customer_services
 from tuijin.customers.models import Contact, Customer
 from tuijin.customers.normalize import normalize_credit_code, normalize_name, normalize_phone
@@ -62,7 +63,6 @@ from tuijin.org.models import User
 from tuijin.org.selectors import user_list
 
 from .columns import BY_KEY, CONTACT_COLUMNS, CUSTOMER_COLUMNS, choice_to_code
-from .exporting import xlsx_response  # noqa: F401  (public API of this module)
 from .models import ImportJob
 from .parsing import ImportFileError, Upload, check_upload, open_upload
 

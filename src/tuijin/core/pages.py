@@ -1,4 +1,5 @@
-"""Helpers shared by the page views: paging, htmx partial detection, mapping service errors to responses."""
+"""Helpers shared by the page views of every app: paging, htmx partial detection, mapping service errors
+to responses. In core so that domain apps' own pages (goals, health, forecasting) need not import `web`."""
 
 from __future__ import annotations
 

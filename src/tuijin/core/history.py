@@ -1,15 +1,16 @@
-"""The change trail of one record, made readable: field labels, choice labels and names instead of ids."""
+"""The change trail of one record, made readable: field labels, choice labels and names instead of ids.
+
+Used by the record pages of web and forecasting, so it lives in core; core sits below the apps whose
+models it names, so those are looked up by app label when a trail is shown, never imported."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 
+from django.apps import apps
 from django.utils.translation import gettext_lazy as _
 
 from tuijin.core.audit import history_for
-from tuijin.customers.models import Contact, Customer
-from tuijin.org.models import User
-from tuijin.pipeline.models import Opportunity, Pipeline, Product, Stage
 
 ACTION_LABELS = {
     "create": _("创建"),
@@ -21,10 +22,16 @@ ACTION_LABELS = {
     "member_remove": _("移除团队成员"),
 }
 # Audit changes store foreign keys as ids; these fields are looked up to show names.
-FK_MODELS = {
-    "owner": User, "user": User, "to_user": User, "stage": Stage, "pipeline": Pipeline,
-    "customer": Customer, "contact": Contact, "opportunity": Opportunity, "products": Product,
+FK_MODEL_LABELS = {
+    "owner": "org.User", "user": "org.User", "to_user": "org.User", "stage": "pipeline.Stage",
+    "pipeline": "pipeline.Pipeline", "customer": "customers.Customer", "contact": "customers.Contact",
+    "opportunity": "pipeline.Opportunity", "products": "pipeline.Product",
 }
+
+
+def _fk_model(field: str):
+    label = FK_MODEL_LABELS.get(field)
+    return apps.get_model(label) if label else None
 EXTRA_LABELS = {"user": _("成员"), "access": _("权限"), "until": _("有效期至"), "reason": _("转移原因"),
                 "products": _("产品"), "template": _("模板"), "pipeline": _("销售流程")}
 
@@ -41,7 +48,7 @@ def history_rows(obj) -> list[dict]:
     wanted: dict[type, set[int]] = defaultdict(set)
     for event in events:
         for field, pair in (event.changes or {}).items():
-            model = FK_MODELS.get(field)
+            model = _fk_model(field)
             if model and isinstance(pair, list) and len(pair) == 2:
                 for value in pair:
                     wanted[model].update(_ids(value))
@@ -78,7 +85,7 @@ def _field_label(obj, field: str):
 def _value_label(obj, field: str, value, names) -> str:
     if value in (None, "", []):
         return "—"
-    model = FK_MODELS.get(field)
+    model = _fk_model(field)
     if model:
         ids = _ids(value)
         return "、".join(names.get(model, {}).get(i, f"#{i}") for i in ids) or "—"

@@ -5,7 +5,7 @@ import sys
 from django.core.management.base import BaseCommand
 
 from tuijin.core.audit import CheckpointError, checkpoint_path
-from tuijin.core.tasks import audit_checkpoint_and_send
+from tuijin.notify.audit_alerts import audit_checkpoint_and_send
 
 
 class Command(BaseCommand):
