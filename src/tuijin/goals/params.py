@@ -11,14 +11,11 @@ import datetime as dt
 
 from django.utils.translation import gettext as _
 
-from tuijin.core.errors import ValidationFailed
+from tuijin.core.params import BadParameter
 
+# Narrower than core.params' 1900..2999: goal periods are planned within these years.
 DATE_MIN = dt.date(2000, 1, 1)
 DATE_MAX = dt.date(2100, 12, 31)
-
-
-class BadParameter(ValidationFailed):
-    """A query parameter (not a body field) is bad: {parameter: [message]}."""
 
 
 def day(value, *, field: str = "on") -> dt.date | None:
@@ -31,8 +28,8 @@ def day(value, *, field: str = "on") -> dt.date | None:
         try:
             parsed = dt.date.fromisoformat(str(value).strip())
         except ValueError:
-            raise BadParameter({field: [_("请输入有效日期（YYYY-MM-DD）")]})
+            raise BadParameter(field, _("请输入有效日期（YYYY-MM-DD）"))
     if not (DATE_MIN <= parsed <= DATE_MAX):
-        raise BadParameter({field: [_("日期须在 %(min)s 到 %(max)s 之间") % {
-            "min": DATE_MIN.isoformat(), "max": DATE_MAX.isoformat()}]})
+        raise BadParameter(field, _("日期须在 %(min)s 到 %(max)s 之间") % {
+            "min": DATE_MIN.isoformat(), "max": DATE_MAX.isoformat()})
     return parsed
